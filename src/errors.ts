@@ -1,0 +1,110 @@
+import { getSystemErrorName } from 'node:util';
+
+/**
+ * Every error this library throws on purpose carries a stable string `code`, as Node's own errors
+ * do, so callers can branch on `err.code` rather than on message text.
+ */
+export class WriteWatchError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WriteWatchError';
+    this.code = code;
+  }
+}
+
+/** The kernel or the sandbox lacks what tracking needs; the message names what and how to get it. */
+export class UnsupportedError extends WriteWatchError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_WRITEWATCH_UNSUPPORTED', message, options);
+    this.name = 'UnsupportedError';
+  }
+}
+
+/** A method was called after `close()`. */
+export class ClosedError extends WriteWatchError {
+  constructor(what = 'WriteWatch') {
+    super('ERR_WRITEWATCH_CLOSED', `${what} is closed`);
+    this.name = 'ClosedError';
+  }
+}
+
+/**
+ * The kernel no longer tracks the memory (it was unmapped, mapped over, moved, unregistered, or
+ * this is a forked child). Thrown instead of answering "all clean" or "all written".
+ */
+export class LostError extends WriteWatchError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_WRITEWATCH_LOST', message, options);
+    this.name = 'LostError';
+  }
+}
+
+/** A failed system call, shaped like Node's own system errors: `code` is the errno name. */
+export class SystemCallError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, detail?: string) {
+    const name = errnoName(errno);
+    super(`${syscall} failed: ${name}${detail ? ` (${detail})` : ''}`);
+    this.name = 'SystemCallError';
+    this.code = name;
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `Unknown system error ${errno}`;
+  }
+}
+
+/** `ERR_INVALID_ARG_TYPE`, as Node throws it. */
+export class InvalidArgTypeError extends TypeError {
+  readonly code = 'ERR_INVALID_ARG_TYPE';
+  constructor(name: string, expected: string, actual: unknown) {
+    super(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`);
+    this.name = 'TypeError';
+  }
+}
+
+/** `ERR_INVALID_ARG_VALUE`, as Node throws it. */
+export class InvalidArgValueError extends TypeError {
+  readonly code = 'ERR_INVALID_ARG_VALUE';
+  constructor(name: string, value: unknown, reason: string) {
+    super(`The argument '${name}' ${reason}. Received ${describe(value)}`);
+    this.name = 'TypeError';
+  }
+}
+
+/** `ERR_OUT_OF_RANGE`, as Node throws it. */
+export class OutOfRangeError extends RangeError {
+  readonly code = 'ERR_OUT_OF_RANGE';
+  constructor(name: string, range: string, value: unknown) {
+    super(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(value)}`);
+    this.name = 'RangeError';
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  switch (typeof value) {
+    case 'bigint':
+      return `type bigint (${value}n)`;
+    case 'number':
+      return `type number (${value})`;
+    case 'string':
+      return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
+    case 'function':
+      return `function ${value.name || '<anonymous>'}`;
+    case 'object':
+      return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+    default:
+      return `type ${typeof value} (${String(value)})`;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * writewatch: Windows-style write watching (GetWriteWatch / ResetWriteWatch) for Node.js on Linux,
+ * on userfaultfd async write-protect and PAGEMAP_SCAN.
+ */
+export { WriteWatch, type GetOptions, type ByteRange } from './writewatch/index.js';
+export {
+  WriteWatchError,
+  UnsupportedError,
+  ClosedError,
+  LostError,
+  SystemCallError,
+  InvalidArgTypeError,
+  InvalidArgValueError,
+  OutOfRangeError,
+} from './errors.js';
+export * as uffd from './uffd/index.js';
+export * as pagemap from './pagemap/index.js';
+export { probe, type ProbeResult } from './probe.js';

@@ -1,0 +1,68 @@
+/**
+ * koffi declarations of the few libc functions the layers call. Non-variadic prototypes of
+ * `ioctl` and `syscall`: they are ABI-safe for integer/pointer arguments on Linux x86_64 and
+ * aarch64 and skip koffi's per-call type parsing (~100 ns). Loaded on first use so that importing
+ * the package on an unsupported system does not throw.
+ */
+import koffi from 'koffi';
+
+/** A buffer the kernel reads or writes in place: an off-heap typed array or a raw address. */
+export type Ptr = ArrayBufferView | ArrayBuffer | bigint | null;
+
+export interface Libc {
+  ioctl(fd: number, request: number, arg: Ptr): number;
+  /** `ioctl` whose third argument is an integer (USERFAULTFD_IOC_NEW takes the flags by value). */
+  ioctlInt(fd: number, request: number, arg: number): number;
+  syscall1(nr: number, a: number): number;
+  syscall0(nr: number): number;
+  open(path: string, flags: number, mode: number): number;
+  close(fd: number): number;
+  read(fd: number, buf: Ptr, count: number): number;
+  mmap(addr: Ptr | number, length: number, prot: number, flags: number, fd: number, offset: number): bigint;
+  munmap(addr: bigint, length: number): number;
+  mprotect(addr: bigint, length: number, prot: number): number;
+  madvise(addr: bigint, length: number, advice: number): number;
+  msync(addr: bigint, length: number, flags: number): number;
+  sysconf(name: number): number;
+  errno(): number;
+}
+
+let loaded: Libc | undefined;
+
+export function libc(): Libc {
+  return (loaded ??= load());
+}
+
+function load(): Libc {
+  const lib = koffi.load('libc.so.6');
+  const f = (proto: string) => lib.func(proto) as (...args: any[]) => any;
+  return {
+    ioctl: f('int ioctl(int fd, unsigned long request, void *arg)'),
+    ioctlInt: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']) as Libc['ioctlInt'],
+    syscall1: lib.func('syscall', 'long', ['long', 'long']) as Libc['syscall1'],
+    syscall0: lib.func('syscall', 'long', ['long']) as Libc['syscall0'],
+    open: f('int open(const char *path, int flags, uint32_t mode)'),
+    close: f('int close(int fd)'),
+    read: f('intptr_t read(int fd, void *buf, size_t count)'),
+    mmap: f('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as Libc['mmap'],
+    munmap: f('int munmap(void *addr, size_t length)'),
+    mprotect: f('int mprotect(void *addr, size_t length, int prot)'),
+    madvise: f('int madvise(void *addr, size_t length, int advice)'),
+    msync: f('int msync(void *addr, size_t length, int flags)'),
+    sysconf: f('long sysconf(int name)'),
+    errno: () => koffi.errno(),
+  };
+}
+
+let pageSize: number | undefined;
+
+/** The host page size (GetWriteWatch's granularity). */
+export function getPageSize(): number {
+  return (pageSize ??= libc().sysconf(30 /* _SC_PAGESIZE */));
+}
+
+/** The address of a buffer's first byte (a SharedArrayBuffer through a view: koffi refuses it bare). */
+export function addressOf(buf: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): bigint {
+  libc();
+  return koffi.address(buf instanceof SharedArrayBuffer ? new Uint8Array(buf) : buf);
+}

@@ -1,0 +1,125 @@
+/**
+ * The GetWriteWatch loop: PAGEMAP_SCAN for PAGE_IS_WRITTEN over [start, end), optionally
+ * re-write-protecting what it returns, until the range is walked or `maxPages` (`*lpdwCount`)
+ * pages were returned. Allocates nothing per call: the arg and the region vector are preallocated
+ * off-heap, read through 32-bit views, and regions are handed to a caller-owned sink.
+ */
+import createDebug from 'debug';
+import { lastError } from '../libc/errno.js';
+import { addressOf } from '../libc/libc.js';
+import { get64, put64, u64Struct } from '../libc/u64.js';
+import { PAGE_IS, PAGE_REGION_SIZE, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING } from './abi.js';
+import { pagemapScan } from './raw.js';
+import { LostError } from '../errors.js';
+
+const debug = createDebug('writewatch:pagemap');
+
+/** Receives each written run [start, end) (absolute addresses, page-aligned), in ascending order. */
+export interface RegionSink {
+  region(start: number, end: number): void;
+}
+
+/**
+ * Regions per ioctl. The kernel fills `vec` through a bounce buffer of PMD_SIZE / PAGE_SIZE
+ * entries; a call producing more than that can leave `walk_end` stale (measured on 6.18), so one
+ * call never asks for more than one bounce buffer's worth.
+ */
+export function regionsPerCall(pageSize: number): number {
+  return (pageSize / 8) | 0; // PMD_SIZE / PAGE_SIZE: a page table holds pageSize / 8 entries
+}
+
+export class WrittenScanner {
+  readonly #fd: () => number;
+  readonly #page: number;
+  readonly #vecLen: number;
+  readonly #arg: BigUint64Array;
+  readonly #arg32: Uint32Array;
+  readonly #vec32: Uint32Array;
+  readonly #vec: ArrayBuffer; // kept reachable: its address is in the arg
+
+  /** `fd` is asked on every scan so that a re-opened pagemap fd is picked up. */
+  constructor(fd: () => number, pageSize: number) {
+    this.#fd = fd;
+    this.#page = pageSize;
+    this.#vecLen = regionsPerCall(pageSize);
+    const { u64, u32 } = u64Struct(PM_SCAN_ARG_SIZE / 8);
+    this.#arg = u64;
+    this.#arg32 = u32;
+    this.#vec = new ArrayBuffer(this.#vecLen * PAGE_REGION_SIZE);
+    this.#vec32 = new Uint32Array(this.#vec);
+    u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
+    u64[PM_SCAN_ARG.vec] = addressOf(this.#vec);
+    // Exactly these masks: the kernel's WRITTEN fast path, and the only query that reports
+    // zapped/unpopulated entries consistently on kernels without the 2026 fixes.
+    u64[PM_SCAN_ARG.category_mask] = BigInt(PAGE_IS.WRITTEN);
+    u64[PM_SCAN_ARG.return_mask] = BigInt(PAGE_IS.WRITTEN);
+  }
+
+  /**
+   * Reports written pages of [start, end) to `sink` and returns how many. With `reset`, exactly the
+   * reported pages are write-protected again (PM_SCAN_WP_MATCHING within `max_pages`), so pages past
+   * a `maxPages` cut stay written. `maxPages` 0 means no limit. Throws `LostError` when a VMA in
+   * range is not registered (PM_SCAN_CHECK_WPASYNC's EPERM).
+   */
+  scan(start: number, end: number, reset: boolean, maxPages: number, sink: RegionSink): number {
+    const arg32 = this.#arg32, vec32 = this.#vec32, page = this.#page;
+    const fd = this.#fd();
+    const flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0);
+    let remaining = maxPages > 0 ? maxPages : Infinity;
+    let cur = start;
+    let lastEnd = start;
+    let total = 0;
+    put64(arg32, PM_SCAN_ARG.flags, flags);
+    put64(arg32, PM_SCAN_ARG.end, end);
+    put64(arg32, PM_SCAN_ARG.vec_len, this.#vecLen);
+    while (cur < end) {
+      put64(arg32, PM_SCAN_ARG.start, cur);
+      put64(arg32, PM_SCAN_ARG.max_pages, remaining === Infinity ? 0 : remaining);
+      const n = pagemapScan(fd, this.#arg);
+      if (n < 0) throw scanError(start, end);
+      for (let i = 0; i < n; i++) {
+        const j = 6 * i;
+        let s = vec32[j] + vec32[j + 1] * 4294967296;
+        const e = vec32[j + 2] + vec32[j + 3] * 4294967296;
+        // Never report a page twice, even if a stale walk_end made the kernel walk it again.
+        if (e <= lastEnd) continue;
+        if (s < lastEnd) s = lastEnd;
+        sink.region(s, e);
+        const pages = (e - s) / page;
+        total += pages;
+        remaining -= pages;
+        lastEnd = e;
+      }
+      if (remaining <= 0) break;
+      // walk_end is where the kernel stopped; it can be stale (short) after a multi-buffer walk,
+      // so never resume before the end of the last region returned.
+      let next = get64(arg32, PM_SCAN_ARG.walk_end);
+      if (next < lastEnd) next = lastEnd;
+      if (next <= cur && n === 0) {
+        // No region and no progress: hugetlb pages cannot be partly re-protected and stall the walk.
+        throw new LostError(`PAGEMAP_SCAN made no progress at 0x${cur.toString(16)} (huge pages cannot be tracked)`);
+      }
+      cur = next;
+    }
+    return total;
+  }
+
+  /** The raw arg, for tests that check what the loop asked of the kernel. */
+  get arg(): BigUint64Array {
+    return this.#arg;
+  }
+}
+
+function scanError(start: number, end: number): Error {
+  const err = lastError('ioctl', 'PAGEMAP_SCAN');
+  if (err.code === 'EPERM') {
+    debug('EPERM on [0x%s, 0x%s): registration lost', start.toString(16), end.toString(16));
+    return new LostError(
+      `the kernel no longer tracks [0x${start.toString(16)}, 0x${end.toString(16)}): PAGEMAP_SCAN with ` +
+        'PM_SCAN_CHECK_WPASYNC found memory that is not registered for async write-protect (unmapped and ' +
+        'mapped again, moved, unregistered, its userfaultfd closed, or this is a forked child)',
+      { cause: err },
+    );
+  }
+  return err;
+}

@@ -1,0 +1,134 @@
+/**
+ * probe(): what this process can use, and why not, without throwing. It runs the real sequence
+ * once on one page (create, negotiate, register, arm, write, scan) so "supported" means it works.
+ */
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { SystemCallError } from './errors.js';
+import { arch } from './libc/arch.js';
+import { getPageSize, libc } from './libc/libc.js';
+import { PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CATEGORIES_ALL, PAGE_IS } from './pagemap/abi.js';
+import { closeFd, openPagemap } from './pagemap/raw.js';
+import { u64Struct } from './libc/u64.js';
+import { featureNames } from './uffd/abi.js';
+import { Userfaultfd } from './uffd/userfaultfd.js';
+import { WriteWatch } from './writewatch/write-watch.js';
+
+export interface ProbeResult {
+  supported: boolean;
+  /** Why not (empty when supported), each with what to do. */
+  reasons: string[];
+  /** `uname -r`. */
+  kernel: string;
+  pageSize: number;
+  arch: string;
+  /** How a userfaultfd was obtained, or null. */
+  userfaultfd: { via: 'syscall' | 'device'; features: string[] } | null;
+  /** Whether `/proc/self/pagemap` answers PAGEMAP_SCAN. */
+  pagemapScan: boolean;
+  /** Category bits the kernel accepts in PAGEMAP_SCAN masks (6.7: 0x7f, 6.8+: 0xff, 6.16+: 0x1ff). */
+  categories: number;
+  /** `vm.unprivileged_userfaultfd`, when readable. */
+  unprivilegedUserfaultfd: number | null;
+  /** Whether a write to tracked memory was reported by a scan (the end-to-end check). */
+  endToEnd: boolean;
+}
+
+export function probe(): ProbeResult {
+  const result: ProbeResult = {
+    supported: false,
+    reasons: [],
+    kernel: release(),
+    pageSize: 0,
+    arch: process.arch,
+    userfaultfd: null,
+    pagemapScan: false,
+    categories: 0,
+    unprivilegedUserfaultfd: readSysctl('/proc/sys/vm/unprivileged_userfaultfd'),
+    endToEnd: false,
+  };
+  try {
+    arch();
+    result.pageSize = getPageSize();
+  } catch (e) {
+    result.reasons.push(message(e));
+    return result;
+  }
+  const [major, minor] = result.kernel.split('.').map((x) => parseInt(x, 10));
+  const [minMajor, minMinor] = arch().minKernel;
+  if (major < minMajor || (major === minMajor && minor < minMinor)) {
+    result.reasons.push(
+      `Linux ${result.kernel} is older than ${minMajor}.${minMinor}, the first release with userfaultfd WP_ASYNC and PAGEMAP_SCAN on ${process.arch}: upgrade the kernel`,
+    );
+  }
+  try {
+    const u = Userfaultfd.open();
+    result.userfaultfd = { via: u.via, features: featureNames(u.features) };
+    u.close();
+  } catch (e) {
+    result.reasons.push(message(e));
+  }
+  try {
+    const fd = openPagemap('self');
+    try {
+      result.pagemapScan = scanWorks(fd, 0);
+      if (!result.pagemapScan) {
+        result.reasons.push('/proc/self/pagemap does not support the PAGEMAP_SCAN ioctl: Linux >= 6.7 is needed');
+      } else {
+        result.categories = acceptedCategories(fd);
+      }
+    } finally {
+      closeFd(fd);
+    }
+  } catch (e) {
+    result.reasons.push(
+      `/proc/self/pagemap cannot be opened (${message(e)}): mount /proc, and do not mask /proc/self/pagemap in the container`,
+    );
+  }
+  if (result.reasons.length === 0) {
+    try {
+      const ww = WriteWatch.allocate(2 * result.pageSize);
+      try {
+        new Uint8Array(ww.buffer)[result.pageSize] = 1;
+        const pages = ww.get({ reset: true });
+        result.endToEnd = pages.length === 1 && pages[0] === result.pageSize && ww.get().length === 0;
+        if (!result.endToEnd) result.reasons.push(`a test write was reported wrongly (${JSON.stringify(pages)})`);
+      } finally {
+        ww.close();
+      }
+    } catch (e) {
+      result.reasons.push(`tracking a test page failed: ${message(e)}`);
+    }
+  }
+  result.supported = result.reasons.length === 0;
+  return result;
+}
+
+/** A zero-length PAGEMAP_SCAN with `mask` as category_mask: 0 on success, EINVAL for unknown bits. */
+function scanWorks(fd: number, mask: number): boolean {
+  const { u64 } = u64Struct(PM_SCAN_ARG_SIZE / 8);
+  u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
+  u64[PM_SCAN_ARG.category_mask] = BigInt(mask);
+  u64[PM_SCAN_ARG.return_mask] = BigInt(PAGE_IS.WRITTEN);
+  return libc().ioctl(fd, PAGEMAP_SCAN, u64) === 0;
+}
+
+/** Category bits this kernel accepts (newer bits make older kernels fail with EINVAL). */
+export function acceptedCategories(fd: number): number {
+  let mask = 0;
+  for (let bit = 1; bit <= PM_SCAN_CATEGORIES_ALL; bit <<= 1) if (scanWorks(fd, bit)) mask |= bit;
+  return mask;
+}
+
+function readSysctl(path: string): number | null {
+  try {
+    return parseInt(readFileSync(path, 'utf8'), 10);
+  } catch {
+    return null;
+  }
+}
+
+function message(e: unknown): string {
+  if (e instanceof SystemCallError) return `${e.syscall} failed with ${e.code}`;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,2 @@
+export * as abi from './abi.js';
+export { Userfaultfd, type UserfaultfdOptions, explainCreateFailure } from './userfaultfd.js';

@@ -1,0 +1,49 @@
+/** Argument checks for the JS-first API, with Node's error codes. Nothing here touches the kernel. */
+import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+
+export interface GetOptions {
+  /** Byte offset of the first byte to look at (default 0). */
+  offset?: number;
+  /** Bytes to look at (default: to the end). 0 selects no page. */
+  length?: number;
+  /** Return at most this many pages (`*lpdwCount`); a positive integer. Default: no limit. */
+  maxPages?: number;
+  /** Also reset the returned pages, atomically with reading them (WRITE_WATCH_FLAG_RESET). */
+  reset?: boolean;
+}
+
+/** A checked request: a byte range of the buffer plus the page cap (0 = none). */
+export interface Request {
+  offset: number;
+  length: number;
+  maxPages: number;
+  reset: boolean;
+}
+
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new OutOfRangeError(name, `an integer >= ${min} and <= ${max}`, value);
+  }
+  return value;
+}
+
+/** A byte range inside [0, byteLength): offset and length default to the whole buffer. */
+export function checkRange(offset: unknown, length: unknown, byteLength: number): { offset: number; length: number } {
+  const o = offset === undefined ? 0 : checkInteger('offset', offset, 0, byteLength);
+  const l = length === undefined ? byteLength - o : checkInteger('length', length, 0, byteLength - o);
+  return { offset: o, length: l };
+}
+
+export function checkOptions(opts: unknown, byteLength: number): Request {
+  if (opts === undefined) return { offset: 0, length: byteLength, maxPages: 0, reset: false };
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgTypeError('options', 'of type object', opts);
+  const o = opts as GetOptions;
+  const { offset, length } = checkRange(o.offset, o.length, byteLength);
+  // 0 is an error as *lpdwCount == 0 is in Windows (ERROR_INVALID_PARAMETER).
+  const maxPages = o.maxPages === undefined ? 0 : checkInteger('options.maxPages', o.maxPages, 1, Number.MAX_SAFE_INTEGER);
+  if (o.reset !== undefined && typeof o.reset !== 'boolean') {
+    throw new InvalidArgTypeError('options.reset', 'of type boolean', o.reset);
+  }
+  return { offset, length, maxPages, reset: o.reset ?? false };
+}

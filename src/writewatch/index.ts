@@ -1,0 +1,3 @@
+export { WriteWatch, type Watched } from './write-watch.js';
+export type { GetOptions } from './args.js';
+export type { ByteRange } from './sinks.js';

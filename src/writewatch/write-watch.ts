@@ -1,0 +1,229 @@
+/**
+ * WriteWatch: memory whose written pages can be listed and reset, as Windows' VirtualAlloc with
+ * MEM_WRITE_WATCH plus GetWriteWatch/ResetWriteWatch. A userfaultfd in async write-protect mode
+ * records writes in the page tables; PAGEMAP_SCAN reads (and with reset, re-arms) them.
+ */
+import createDebug from 'debug';
+import { ClosedError, InvalidArgTypeError, LostError, SystemCallError } from '../errors.js';
+import { MADV_NOHUGEPAGE } from '../libc/abi.js';
+import { getPageSize } from '../libc/libc.js';
+import { Mapping } from '../memory/mapping.js';
+import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
+import { Userfaultfd } from '../uffd/userfaultfd.js';
+import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
+import { OffsetArraySink, OffsetFloat64Sink, RangeSink, type ByteRange } from './sinks.js';
+
+const debug = createDebug('writewatch:writewatch');
+
+/** Closes the userfaultfd of a WriteWatch dropped without close(): the kernel then unregisters it. */
+const dropped = new FinalizationRegistry<Userfaultfd>((uffd) => {
+  debug('WriteWatch collected without close(): closing its userfaultfd');
+  try {
+    uffd.close();
+  } catch {
+    /* already gone */
+  }
+});
+
+/** What a WriteWatch watches: absolute page-aligned [start, end) inside a buffer starting at `base`. */
+export interface Watched {
+  uffd: Userfaultfd;
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  base: number;
+  byteLength: number;
+  start: number;
+  end: number;
+  /** Memory the WriteWatch owns and unmaps on close (allocate); absent for memory JS owns (track). */
+  mapping?: Mapping;
+}
+
+export class WriteWatch {
+  #w: Watched | null;
+  readonly #page: number;
+  readonly #address: bigint;
+  readonly #byteLength: number;
+  readonly #offsets = new OffsetArraySink();
+  readonly #into = new OffsetFloat64Sink();
+  readonly #ranges = new RangeSink();
+
+  protected constructor(w: Watched) {
+    this.#w = w;
+    this.#page = getPageSize();
+    this.#address = BigInt(w.base);
+    this.#byteLength = w.byteLength;
+    for (const s of [this.#offsets, this.#into]) s.page = this.#page;
+    for (const s of [this.#offsets, this.#into, this.#ranges]) s.base = w.base;
+    dropped.register(this, w.uffd, this);
+  }
+
+  /**
+   * Fresh anonymous memory, rounded up to whole pages and tracked from birth: nothing reads as
+   * written until it is written. VirtualAlloc(MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH).
+   */
+  static allocate(byteLength: number): WriteWatch {
+    checkInteger('byteLength', byteLength, 1, Number.MAX_SAFE_INTEGER);
+    const page = getPageSize();
+    const length = Math.ceil(byteLength / page) * page;
+    checkPagemapOwner();
+    selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
+    const uffd = Userfaultfd.open();
+    let mapping: Mapping | undefined;
+    try {
+      mapping = Mapping.anonymous(length, { autoRelease: true });
+      const start = mapping.address;
+      // A written transparent huge page would be reported (and re-armed) 512 pages at a time.
+      mapping.advise(0, length, MADV_NOHUGEPAGE);
+      uffd.register(start, length);
+      // Registration alone leaves every page reading as written: arm the range so it starts clean.
+      uffd.writeProtect(start, length);
+      const buffer = mapping.view(0, length);
+      return new WriteWatch({ uffd, buffer, base: start, byteLength: length, start, end: start + length, mapping });
+    } catch (e) {
+      uffd.close();
+      mapping?.release();
+      throw e;
+    }
+  }
+
+  /** Subclasses and `track` build from an already registered and armed range. */
+  protected static fromWatched(w: Watched): WriteWatch {
+    return new WriteWatch(w);
+  }
+
+  #live(): Watched {
+    const w = this.#w;
+    if (!w) throw new ClosedError();
+    return w;
+  }
+
+  /** An ArrayBuffer over the tracked memory. */
+  get buffer(): ArrayBuffer {
+    return this.#live().buffer as ArrayBuffer;
+  }
+
+  /** Address of byte 0 of `buffer`. */
+  get address(): bigint {
+    return this.#address;
+  }
+
+  get byteLength(): number {
+    return this.#byteLength;
+  }
+
+  /** The page size: GetWriteWatch's `*lpdwGranularity`. */
+  get granularity(): number {
+    return this.#page;
+  }
+
+  get closed(): boolean {
+    return this.#w === null;
+  }
+
+  /** The absolute page range a request covers: every page it touches, clipped to what is tracked. */
+  #pages(w: Watched, r: { offset: number; length: number }): [number, number] {
+    if (r.length === 0) return [0, 0];
+    const page = this.#page;
+    let s = Math.floor((w.base + r.offset) / page) * page;
+    let e = Math.ceil((w.base + r.offset + r.length) / page) * page;
+    if (s < w.start) s = w.start;
+    if (e > w.end) e = w.end;
+    return s < e ? [s, e] : [0, 0];
+  }
+
+  #scan(w: Watched, r: Request, sink: OffsetArraySink | OffsetFloat64Sink | RangeSink): void {
+    const [s, e] = this.#pages(w, r);
+    if (s === e) return;
+    selfScanner().scan(s, e, r.reset, r.maxPages, sink);
+  }
+
+  /**
+   * Byte offsets of the pages written since the last reset, ascending, one per page
+   * (GetWriteWatch). With `reset`, the returned pages are reset in the same kernel walk.
+   */
+  get(opts?: GetOptions): number[] {
+    const w = this.#live();
+    const r = checkOptions(opts, this.#byteLength);
+    const sink = this.#offsets;
+    const out: number[] = [];
+    sink.out = out;
+    try {
+      this.#scan(w, r, sink);
+    } finally {
+      sink.out = EMPTY;
+    }
+    return out;
+  }
+
+  /**
+   * As get(), into `out` (its length is the cap unless `maxPages` is smaller); returns the count.
+   * Entries past the count are left as they were. Allocates nothing.
+   */
+  getInto(out: Float64Array, opts?: GetOptions): number {
+    const w = this.#live();
+    if (!(out instanceof Float64Array)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
+    const r = checkOptions(opts, this.#byteLength);
+    if (out.length === 0) return 0;
+    if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
+    const sink = this.#into;
+    sink.out = out;
+    sink.count = 0;
+    try {
+      this.#scan(w, r, sink);
+      return sink.count;
+    } finally {
+      sink.out = EMPTY_F64;
+    }
+  }
+
+  /** The written pages as `{ offset, length }` runs, adjacent pages coalesced. */
+  ranges(opts?: GetOptions): ByteRange[] {
+    const w = this.#live();
+    const r = checkOptions(opts, this.#byteLength);
+    const sink = this.#ranges;
+    const out: ByteRange[] = [];
+    sink.out = out;
+    try {
+      this.#scan(w, r, sink);
+    } finally {
+      sink.out = [];
+    }
+    return out;
+  }
+
+  /** ResetWriteWatch over [offset, offset + length) (default: everything), every page it touches. */
+  reset(offset?: number, length?: number): void {
+    const w = this.#live();
+    const [s, e] = this.#pages(w, checkRange(offset, length, this.#byteLength));
+    if (s === e) return;
+    try {
+      w.uffd.writeProtect(s, e - s);
+    } catch (err) {
+      // ENOENT: a VMA in range is no longer registered with our userfaultfd.
+      if (err instanceof SystemCallError && err.code === 'ENOENT') {
+        throw new LostError(`the kernel no longer tracks [0x${s.toString(16)}, 0x${e.toString(16)})`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Stops tracking and releases what the library owns. Idempotent; never throws for a lost registration. */
+  close(): void {
+    const w = this.#w;
+    if (!w) return;
+    this.#w = null;
+    dropped.unregister(this);
+    try {
+      w.uffd.close(); // the kernel unregisters every range of this userfaultfd
+    } catch (e) {
+      debug('closing userfaultfd failed: %o', e);
+    }
+    w.mapping?.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+const EMPTY: number[] = [];
+const EMPTY_F64 = new Float64Array(0);
