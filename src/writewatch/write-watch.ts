@@ -4,7 +4,8 @@
  * records writes in the page tables; PAGEMAP_SCAN reads (and with reset, re-arms) them.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, LostError, SystemCallError } from '../errors.js';
+import { ClosedError, InvalidArgTypeError } from '../errors.js';
+import { assertMapped, lostFromWriteProtect } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
@@ -133,6 +134,7 @@ export class WriteWatch {
   #scan(w: Watched, r: Request, sink: OffsetArraySink | OffsetFloat64Sink | RangeSink): void {
     const [s, e] = this.#pages(w, r);
     if (s === e) return;
+    assertMapped(s, e);
     selfScanner().scan(s, e, r.reset, r.maxPages, sink);
   }
 
@@ -195,14 +197,11 @@ export class WriteWatch {
     const w = this.#live();
     const [s, e] = this.#pages(w, checkRange(offset, length, this.#byteLength));
     if (s === e) return;
+    assertMapped(s, e);
     try {
       w.uffd.writeProtect(s, e - s);
     } catch (err) {
-      // ENOENT: a VMA in range is no longer registered with our userfaultfd.
-      if (err instanceof SystemCallError && err.code === 'ENOENT') {
-        throw new LostError(`the kernel no longer tracks [0x${s.toString(16)}, 0x${e.toString(16)})`, { cause: err });
-      }
-      throw err;
+      throw lostFromWriteProtect(err, s, e);
     }
   }
 
