@@ -22,7 +22,8 @@ export interface Libc {
   munmap(addr: bigint, length: number): number;
   mprotect(addr: bigint, length: number, prot: number): number;
   madvise(addr: bigint, length: number, advice: number): number;
-  msync(addr: bigint, length: number, flags: number): number;
+  /** `addr` as a number: called on every get/reset, where a BigInt would be an allocation. */
+  msync(addr: number, length: number, flags: number): number;
   sysconf(name: number): number;
   errno(): number;
 }
@@ -48,7 +49,7 @@ function load(): Libc {
     munmap: f('int munmap(void *addr, size_t length)'),
     mprotect: f('int mprotect(void *addr, size_t length, int prot)'),
     madvise: f('int madvise(void *addr, size_t length, int advice)'),
-    msync: f('int msync(void *addr, size_t length, int flags)'),
+    msync: f('int msync(uintptr_t addr, size_t length, int flags)'),
     sysconf: f('long sysconf(int name)'),
     errno: () => koffi.errno(),
   };

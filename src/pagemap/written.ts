@@ -71,7 +71,12 @@ export class WrittenScanner {
     let total = 0;
     put64(arg32, PM_SCAN_ARG.flags, flags);
     put64(arg32, PM_SCAN_ARG.end, end);
-    put64(arg32, PM_SCAN_ARG.vec_len, this.#vecLen);
+    // The kernel allocates a bounce buffer of vec_len entries per call (up to 12 KiB): ask for no more
+    // regions than the range can hold (written runs are separated by clean pages) or the cap allows.
+    let vecLen = Math.ceil((end - start) / page / 2);
+    if (maxPages > 0 && maxPages < vecLen) vecLen = maxPages;
+    if (vecLen > this.#vecLen) vecLen = this.#vecLen;
+    put64(arg32, PM_SCAN_ARG.vec_len, vecLen);
     while (cur < end) {
       put64(arg32, PM_SCAN_ARG.start, cur);
       put64(arg32, PM_SCAN_ARG.max_pages, remaining === Infinity ? 0 : remaining);

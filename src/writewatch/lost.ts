@@ -11,7 +11,7 @@ import { libc } from '../libc/libc.js';
 
 /** Throws `LostError` if any page of [start, end) is unmapped. */
 export function assertMapped(start: number, end: number): void {
-  if (libc().msync(BigInt(start), end - start, 0) === 0) return;
+  if (libc().msync(start, end - start, 0) === 0) return;
   const err = lastError('msync');
   if (err.code === 'ENOMEM') {
     throw new LostError(
