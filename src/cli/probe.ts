@@ -1,6 +1,64 @@
-// Placeholder: implemented by its own change.
-export const usage = 'writewatch probe';
-export async function run(_args: string[]): Promise<number> {
-  process.stderr.write('writewatch probe: not implemented yet\n');
-  return 1;
+/**
+ * `writewatch probe`: whether write watching works in this process, and if not, what to change.
+ * The exit status is the answer (0 supported, 1 not) so scripts and CI can gate on it.
+ */
+import { probe, type ProbeResult } from '../probe.js';
+
+export const usage = 'writewatch probe [--json]   check kernel and sandbox support (exit 0 when supported)';
+
+export async function run(args: string[]): Promise<number> {
+  let json = false;
+  for (const a of args) {
+    if (a === '--json') json = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`usage: ${usage}\n`);
+      return 0;
+    } else {
+      process.stderr.write(`writewatch probe: unknown option ${a}\nusage: ${usage}\n`);
+      return 2;
+    }
+  }
+  const result = probe();
+  process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : format(result));
+  return result.supported ? 0 : 1;
+}
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+
+/** The human report: one fact per line, then each reason with its remedy. */
+export function format(r: ProbeResult): string {
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  const lines = [
+    `supported:                 ${yesNo(r.supported)}`,
+    `kernel:                    ${r.kernel}`,
+    `arch:                      ${r.arch}`,
+    `page size:                 ${r.pageSize || 'unknown'}`,
+    `userfaultfd:               ${r.userfaultfd ? `yes, via ${r.userfaultfd.via === 'syscall' ? 'the userfaultfd syscall' : '/dev/userfaultfd'}` : 'no'}`,
+    `  features:                ${r.userfaultfd ? r.userfaultfd.features.join(' ') || '(none)' : '-'}`,
+    `PAGEMAP_SCAN:              ${yesNo(r.pagemapScan)}`,
+    `  accepted categories:     ${r.pagemapScan ? `${hex(r.categories)} (${categoryNames(r.categories)})` : '-'}`,
+    `vm.unprivileged_userfaultfd: ${r.unprivilegedUserfaultfd ?? 'unreadable'}${unprivilegedNote(r.unprivilegedUserfaultfd)}`,
+    `end-to-end write check:    ${r.endToEnd ? 'passed' : r.reasons.length ? 'not run or failed' : 'failed'}`,
+  ];
+  if (r.reasons.length > 0) {
+    lines.push('', 'why not, and what to do:');
+    for (const reason of r.reasons) lines.push(`  - ${reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// PAGE_IS_* bit names in bit order (include/uapi/linux/fs.h); kept local so the CLI text does not
+// depend on the order of an object's keys.
+const CATEGORY_NAMES = ['WPALLOWED', 'WRITTEN', 'FILE', 'PRESENT', 'SWAPPED', 'PFNZERO', 'HUGE', 'SOFT_DIRTY', 'GUARD'];
+
+function categoryNames(mask: number): string {
+  const names = CATEGORY_NAMES.filter((_, bit) => (mask & (1 << bit)) !== 0);
+  return names.length ? names.join(' ') : 'none';
+}
+
+function unprivilegedNote(v: number | null): string {
+  // The library asks for UFFD_USER_MODE_ONLY, which is allowed whatever the sysctl says.
+  if (v === 0) return ' (only user-mode-only userfaultfds for unprivileged users; enough for writewatch)';
+  if (v === 1) return ' (unprivileged userfaultfd allowed)';
+  return '';
 }
