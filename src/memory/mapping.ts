@@ -7,7 +7,8 @@
  */
 import createDebug from 'debug';
 import koffi from 'koffi';
-import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
+import { SystemCallError } from '../errors.js';
 import { check, lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { detach } from './detach.js';
@@ -43,6 +44,8 @@ export interface MapOptions {
   noReserve?: boolean;
   /** Unmap once every view was garbage-collected even without release() (owner dropped without close). */
   autoRelease?: boolean;
+  /** Map exactly here (page-aligned) or fail with EEXIST if anything is mapped there (MAP_FIXED_NOREPLACE). */
+  at?: bigint;
 }
 
 export class Mapping {
@@ -59,9 +62,15 @@ export class Mapping {
 
   /** mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS). Throws ENOMEM & co. as system errors. */
   static anonymous(length: number, options: MapOptions = {}): Mapping {
-    const flags = MAP_PRIVATE | MAP_ANONYMOUS | (options.noReserve ? MAP_NORESERVE : 0);
-    const p = libc().mmap(null, length, options.prot ?? PROT_READ | PROT_WRITE, flags, -1, 0);
+    const flags =
+      MAP_PRIVATE | MAP_ANONYMOUS | (options.noReserve ? MAP_NORESERVE : 0) | (options.at !== undefined ? MAP_FIXED_NOREPLACE : 0);
+    const p = libc().mmap(options.at ?? null, length, options.prot ?? PROT_READ | PROT_WRITE, flags, -1, 0);
     if (p === MAP_FAILED || p === null) throw lastError('mmap', `${length} bytes`);
+    if (options.at !== undefined && p !== options.at) {
+      // Kernels before 4.17 ignore MAP_FIXED_NOREPLACE and treat the address as a hint.
+      libc().munmap(p, length);
+      throw new SystemCallError('mmap', 17 /* EEXIST */, `0x${options.at.toString(16)} is occupied`);
+    }
     debug('mapped 0x%s +0x%s', p.toString(16), length.toString(16));
     return new Mapping(p, length, options.autoRelease ?? false);
   }
