@@ -6,13 +6,15 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { SystemCallError } from './errors.js';
 import { arch } from './libc/arch.js';
-import { getPageSize, libc } from './libc/libc.js';
-import { PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CATEGORIES_ALL, PAGE_IS } from './pagemap/abi.js';
+import { getPageSize } from './libc/libc.js';
+import { acceptedCategories, scanAccepts } from './pagemap/categories.js';
 import { closeFd, openPagemap } from './pagemap/raw.js';
-import { u64Struct } from './libc/u64.js';
 import { featureNames } from './uffd/abi.js';
 import { Userfaultfd } from './uffd/userfaultfd.js';
 import { WriteWatch } from './writewatch/write-watch.js';
+
+/** Moved to the pagemap layer; still exported here for existing importers. */
+export { acceptedCategories } from './pagemap/categories.js';
 
 export interface ProbeResult {
   supported: boolean;
@@ -71,7 +73,7 @@ export function probe(): ProbeResult {
   try {
     const fd = openPagemap('self');
     try {
-      result.pagemapScan = scanWorks(fd, 0);
+      result.pagemapScan = scanAccepts(fd, 0);
       if (!result.pagemapScan) {
         result.reasons.push('/proc/self/pagemap does not support the PAGEMAP_SCAN ioctl: Linux >= 6.7 is needed');
       } else {
@@ -102,22 +104,6 @@ export function probe(): ProbeResult {
   }
   result.supported = result.reasons.length === 0;
   return result;
-}
-
-/** A zero-length PAGEMAP_SCAN with `mask` as category_mask: 0 on success, EINVAL for unknown bits. */
-function scanWorks(fd: number, mask: number): boolean {
-  const { u64 } = u64Struct(PM_SCAN_ARG_SIZE / 8);
-  u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
-  u64[PM_SCAN_ARG.category_mask] = BigInt(mask);
-  u64[PM_SCAN_ARG.return_mask] = BigInt(PAGE_IS.WRITTEN);
-  return libc().ioctl(fd, PAGEMAP_SCAN, u64) === 0;
-}
-
-/** Category bits this kernel accepts (newer bits make older kernels fail with EINVAL). */
-export function acceptedCategories(fd: number): number {
-  let mask = 0;
-  for (let bit = 1; bit <= PM_SCAN_CATEGORIES_ALL; bit <<= 1) if (scanWorks(fd, bit)) mask |= bit;
-  return mask;
 }
 
 function readSysctl(path: string): number | null {
