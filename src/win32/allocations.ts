@@ -1,0 +1,73 @@
+/**
+ * The allocations VirtualAlloc made, by address: Windows' "views". Every Win32 call starts by
+ * finding the one allocation that contains its whole (page-rounded) range; a range that runs into
+ * a neighbour or a hole belongs to none, which is how a range spanning two allocations fails.
+ */
+import { Mapping } from '../memory/mapping.js';
+import type { Userfaultfd } from '../uffd/userfaultfd.js';
+
+export class Allocation {
+  /** Address of the first page (a number: user addresses are below 2^53). */
+  readonly base: number;
+  readonly size: number;
+  readonly end: number;
+  readonly mapping: Mapping;
+  /**
+   * The userfaultfd of a MEM_WRITE_WATCH allocation, or null. One per allocation rather than one
+   * shared: closing it at MEM_RELEASE drops exactly this registration, and a failure (a registration
+   * lost behind our back) stays confined to one allocation. An fd per watched allocation is cheap;
+   * Windows programs watch a few large reservations (the .NET GC: its heap), not thousands.
+   */
+  readonly uffd: Userfaultfd | null;
+  /** Per page: 0 when reserved only, else the PAGE_* protection it was committed or protected with. */
+  readonly prot: Uint8Array;
+  /** AllocationProtect: the protection VirtualAlloc was called with. */
+  readonly allocationProtect: number;
+
+  constructor(mapping: Mapping, uffd: Userfaultfd | null, pageSize: number, allocationProtect: number) {
+    this.mapping = mapping;
+    this.base = mapping.address;
+    this.size = mapping.length;
+    this.end = this.base + this.size;
+    this.uffd = uffd;
+    this.prot = new Uint8Array(this.size / pageSize);
+    this.allocationProtect = allocationProtect;
+  }
+}
+
+/** Sorted by base; allocations never overlap (mmap guarantees it). */
+const live: Allocation[] = [];
+
+/** The allocation holding all of [start, end) (end > start), or of the byte at `start` when end === start. */
+export function findAllocation(start: number, end: number): Allocation | undefined {
+  let lo = 0;
+  let hi = live.length - 1;
+  // The last allocation whose base is <= start.
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (live[mid].base <= start) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (found < 0) return undefined;
+  const a = live[found];
+  return start < a.end && end <= a.end ? a : undefined;
+}
+
+export function addAllocation(a: Allocation): void {
+  let i = live.length;
+  while (i > 0 && live[i - 1].base > a.base) i--;
+  live.splice(i, 0, a);
+}
+
+export function removeAllocation(a: Allocation): void {
+  const i = live.indexOf(a);
+  if (i >= 0) live.splice(i, 1);
+}
+
+/** How many allocations are live (tests check that release forgets them). */
+export function allocationCount(): number {
+  return live.length;
+}

@@ -1,0 +1,56 @@
+/**
+ * JS-level argument checks. Windows has no types: a C caller cannot pass a string for a pointer, so
+ * a wrong JS type is a programming error and throws (ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE)
+ * instead of becoming a Windows error code. Values of the right type, however absurd (flags
+ * 0xdeadbeef, a NULL base), go through to the Windows rules.
+ */
+import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+
+/** An out-parameter that Windows takes by pointer: `{ value }`, or `null` for a NULL pointer. */
+export interface Box {
+  value: number;
+}
+
+const U64_MAX = 0xffffffffffffffffn;
+
+/** A pointer-sized address: a bigint in [0, 2^64). */
+export function checkAddress(name: string, value: unknown): bigint {
+  if (typeof value !== 'bigint') throw new InvalidArgTypeError(name, 'of type bigint', value);
+  if (value < 0n || value > U64_MAX) throw new OutOfRangeError(name, '>= 0n and <= 2n ** 64n - 1n', value);
+  return value;
+}
+
+/** A SIZE_T: a non-negative safe integer (sizes past 2^53 cannot fit any address space we map). */
+export function checkSize(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < 0) throw new OutOfRangeError(name, 'a safe integer >= 0', value);
+  return value;
+}
+
+/** A DWORD / ULONG: an integer in [0, 2^32). */
+export function checkDword(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new OutOfRangeError(name, '>= 0 and <= 4294967295', value);
+  return value;
+}
+
+/** A `{ value: number }` box or null (NULL). `value` is checked only where Windows reads it. */
+export function checkBox(name: string, box: unknown): Box | null {
+  if (box === null) return null;
+  if (typeof box !== 'object' || box === undefined) throw new InvalidArgTypeError(name, 'an object { value: number } or null', box);
+  return box as Box;
+}
+
+/** `*lpdwCount` on input: a ULONG_PTR. */
+export function checkCountValue(name: string, box: Box): number {
+  const v = box.value;
+  if (typeof v !== 'number') throw new InvalidArgTypeError(`${name}.value`, 'of type number', v);
+  if (!Number.isSafeInteger(v) || v < 0) throw new OutOfRangeError(`${name}.value`, 'a safe integer >= 0', v);
+  return v;
+}
+
+/** The lpAddresses array: a BigUint64Array, a bigint[] or null (NULL). */
+export function checkAddresses(name: string, value: unknown): BigUint64Array | bigint[] | null {
+  if (value === null || value instanceof BigUint64Array || Array.isArray(value)) return value;
+  throw new InvalidArgTypeError(name, 'an instance of BigUint64Array, an Array of bigint, or null', value);
+}

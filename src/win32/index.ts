@@ -1,0 +1,11 @@
+/**
+ * writewatch/win32: VirtualAlloc(MEM_WRITE_WATCH), GetWriteWatch and ResetWriteWatch with Windows'
+ * shapes, return values and last errors, for compatibility layers and ports of Windows code.
+ * Addresses are bigints; out-parameters are `{ value }` boxes, `null` being a NULL pointer.
+ */
+export * from './constants.js';
+export { getLastError, setLastError } from './last-error.js';
+export { virtualAlloc, virtualFree, virtualProtect } from './virtual-memory.js';
+export { getWriteWatch, resetWriteWatch, ntGetWriteWatch, ntResetWriteWatch } from './write-watch.js';
+export { viewMemory } from './view.js';
+export type { Box } from './args.js';

@@ -1,0 +1,169 @@
+/**
+ * NtGetWriteWatch / NtResetWriteWatch (NTSTATUS, last error untouched, as in Wine where they never
+ * call SetLastError) and their kernelbase wrappers GetWriteWatch / ResetWriteWatch (0, or
+ * 0xFFFFFFFF with the last error). GetWriteWatch is one PAGEMAP_SCAN walk (src/pagemap/written.ts)
+ * capped at `*lpdwCount` pages, so with WRITE_WATCH_FLAG_RESET exactly the returned pages are
+ * re-armed and dirty pages past the cut stay dirty, as on Windows.
+ *
+ * Tracking lost behind our back (the memory unmapped or mapped over without VirtualFree, a forked
+ * child) surfaces from the kernel as PM_SCAN_CHECK_WPASYNC's EPERM, or msync's ENOMEM for a hole.
+ * It is answered with STATUS_INVALID_PARAMETER (87): for Windows the range is then no longer inside
+ * a write-watched allocation, which is exactly what 87 means here, and a caller can never mistake
+ * it for a result (all clean or all written).
+ */
+import createDebug from 'debug';
+import { LostError } from '../errors.js';
+import { getPageSize } from '../libc/libc.js';
+import type { RegionSink } from '../pagemap/written.js';
+import { selfScanner } from '../pagemap/self.js';
+import { assertMapped, lostFromWriteProtect } from '../writewatch/lost.js';
+import { findAllocation, type Allocation } from './allocations.js';
+import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, type Box } from './args.js';
+import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
+import { setNtStatus } from './last-error.js';
+import { newRange, roundRange } from './range.js';
+
+const debug = createDebug('writewatch:win32');
+
+/**
+ * Collects page addresses in a scratch array: out-parameters are written only on success, so the
+ * caller's array is filled after the scan returned. Grows geometrically, then allocates nothing.
+ */
+class ScratchSink implements RegionSink {
+  buf = new Float64Array(256);
+  count = 0;
+  page = 4096;
+  region(start: number, end: number): void {
+    const { buf, page } = this;
+    let k = this.count;
+    for (let a = start; a < end; a += page) buf[k++] = a;
+    this.count = k;
+  }
+  reserve(n: number): void {
+    if (this.buf.length < n) this.buf = new Float64Array(Math.max(n, this.buf.length * 2));
+  }
+}
+
+const sink = new ScratchSink();
+const range = newRange();
+const TWO32 = 4294967296;
+// The 32-bit view of the last BigUint64Array written: lets addresses be stored without a BigInt each.
+let lastOut: BigUint64Array | null = null;
+let lastOut32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+function copyOut(out: BigUint64Array | bigint[], n: number): void {
+  const buf = sink.buf;
+  if (out instanceof BigUint64Array) {
+    if (out !== lastOut) {
+      lastOut = out;
+      lastOut32 = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+    }
+    const u32 = lastOut32;
+    // Little-endian halves (x86_64 and arm64 Linux are little-endian); addresses < 2^53 are exact.
+    for (let i = 0; i < n; i++) {
+      const a = buf[i];
+      u32[2 * i] = a >>> 0;
+      u32[2 * i + 1] = (a / TWO32) >>> 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = BigInt(buf[i]);
+  }
+}
+
+/** The write-watched allocation holding all of the rounded range, or undefined (→ 87). */
+function watched(): Allocation | undefined {
+  if (range.outside) return undefined;
+  const a = findAllocation(range.start, range.end);
+  return a && a.uffd ? a : undefined;
+}
+
+/**
+ * NtGetWriteWatch on the current process. Checks, in Windows' order: NULL count or granularity →
+ * STATUS_ACCESS_VIOLATION; `count.value` 0 or rounded size 0 → STATUS_INVALID_PARAMETER; flags
+ * other than 0/1 → STATUS_INVALID_PARAMETER; NULL addresses (or one shorter than `count.value`,
+ * which on Windows would be an access violation writing it) → STATUS_ACCESS_VIOLATION; range not
+ * inside one MEM_WRITE_WATCH allocation → STATUS_INVALID_PARAMETER.
+ */
+export function ntGetWriteWatch(
+  flags: number,
+  base: bigint,
+  size: number,
+  addresses: BigUint64Array | bigint[] | null,
+  count: Box | null,
+  granularity: Box | null,
+): number {
+  checkDword('flags', flags);
+  const b = checkAddress('base', base);
+  checkSize('size', size);
+  const out = checkAddresses('addresses', addresses);
+  const cnt = checkBox('count', count);
+  const gran = checkBox('granularity', granularity);
+  const page = getPageSize();
+  roundRange(b, size, page, range);
+  if (!cnt || !gran) return STATUS_ACCESS_VIOLATION;
+  const cap = checkCountValue('count', cnt);
+  if (cap === 0 || range.empty) return STATUS_INVALID_PARAMETER;
+  if (flags & ~WRITE_WATCH_FLAG_RESET) return STATUS_INVALID_PARAMETER;
+  if (!out || out.length < cap) return STATUS_ACCESS_VIOLATION;
+  const a = watched();
+  if (!a) return STATUS_INVALID_PARAMETER;
+  const { start, end } = range;
+  const max = Math.min(cap, (end - start) / page);
+  sink.reserve(max);
+  sink.page = page;
+  sink.count = 0;
+  try {
+    assertMapped(start, end);
+    selfScanner().scan(start, end, (flags & WRITE_WATCH_FLAG_RESET) !== 0, max, sink);
+  } catch (e) {
+    if (!(e instanceof LostError)) throw e;
+    debug('GetWriteWatch 0x%s: %s', start.toString(16), e.message);
+    return STATUS_INVALID_PARAMETER;
+  }
+  const n = sink.count;
+  copyOut(out, n);
+  cnt.value = n;
+  gran.value = page;
+  return 0;
+}
+
+/** NtResetWriteWatch: rounded size 0 or not inside one write-watched allocation → STATUS_INVALID_PARAMETER. */
+export function ntResetWriteWatch(base: bigint, size: number): number {
+  const b = checkAddress('base', base);
+  checkSize('size', size);
+  roundRange(b, size, getPageSize(), range);
+  if (range.empty) return STATUS_INVALID_PARAMETER;
+  const a = watched();
+  if (!a) return STATUS_INVALID_PARAMETER;
+  const { start, end } = range;
+  try {
+    assertMapped(start, end);
+    try {
+      a.uffd!.writeProtect(start, end - start);
+    } catch (e) {
+      throw lostFromWriteProtect(e, start, end);
+    }
+  } catch (e) {
+    if (!(e instanceof LostError)) throw e;
+    debug('ResetWriteWatch 0x%s: %s', start.toString(16), e.message);
+    return STATUS_INVALID_PARAMETER;
+  }
+  return 0;
+}
+
+/** GetWriteWatch: 0, or 0xFFFFFFFF with the last error (87, 998) set from the NTSTATUS. */
+export function getWriteWatch(
+  flags: number,
+  base: bigint,
+  size: number,
+  addresses: BigUint64Array | bigint[] | null,
+  count: Box | null,
+  granularity: Box | null,
+): number {
+  return setNtStatus(ntGetWriteWatch(flags, base, size, addresses, count, granularity)) ? 0 : WRITE_WATCH_FAILED;
+}
+
+/** ResetWriteWatch: 0, or 0xFFFFFFFF with the last error 87. */
+export function resetWriteWatch(base: bigint, size: number): number {
+  return setNtStatus(ntResetWriteWatch(base, size)) ? 0 : WRITE_WATCH_FAILED;
+}
