@@ -1,25 +1,76 @@
 /**
- * Detecting tracking lost behind the library's back. PAGEMAP_SCAN with PM_SCAN_CHECK_WPASYNC
- * fails with EPERM on a mapping that is not registered (mapped over, forked child, userfaultfd
- * closed), but it skips holes silently: memory that was unmapped or moved away would read as all
- * clean. msync(2) with no flags does no I/O and fails with ENOMEM when part of the range is not
- * mapped, so one call per get/reset closes that gap.
+ * Detecting tracking lost behind the library's back, before any call acts on it. Three checks run
+ * before every get/reset, each closing a gap the scan itself leaves:
+ *
+ * - a forked child: its inherited pagemap fd and userfaultfd act on the *parent's* memory, so a
+ *   scan would answer with the parent's pages and a reset would reset them. Re-opening pagemap on
+ *   a pid change makes the check below see the child's own, unregistered, mappings.
+ * - memory unmapped or moved away (munmap, mremap): PAGEMAP_SCAN skips holes silently, so the pages
+ *   would read as clean. msync(2) with no flags does no I/O and fails with ENOMEM on any hole.
+ * - memory no longer registered (mapped over with MAP_FIXED, moved and back, its userfaultfd
+ *   closed): PAGEMAP_SCAN with PM_SCAN_CHECK_WPASYNC fails with EPERM, but only when its walk
+ *   reaches that mapping — after it has re-protected (reset) the pages of the mappings before it,
+ *   and UFFDIO_WRITEPROTECT likewise works mapping by mapping before failing with ENOENT. A failed
+ *   call must change nothing, so the registration is checked first, by a scan that walks no page:
+ *   with category_mask = category_inverted = PAGE_IS_WPALLOWED, every registered mapping is "not
+ *   interesting" and skipped in pagemap_scan_test_walk(), which fails with EPERM on the others.
  */
 import { LostError, SystemCallError } from '../errors.js';
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
+import { put64, u64Struct } from '../libc/u64.js';
+import { PAGE_IS, PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC } from '../pagemap/abi.js';
+import { checkPagemapOwner, selfPagemapFd } from '../pagemap/self.js';
 
-/** Throws `LostError` if any page of [start, end) is unmapped. */
+/** The registration check's pm_scan_arg: preallocated, only start/end change per call. */
+let check: { u64: BigUint64Array; u32: Uint32Array } | undefined;
+
+function registrationCheck(): { u64: BigUint64Array; u32: Uint32Array } {
+  if (check) return check;
+  const c = u64Struct(PM_SCAN_ARG_SIZE / 8);
+  c.u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
+  c.u64[PM_SCAN_ARG.flags] = BigInt(PM_SCAN_CHECK_WPASYNC);
+  c.u64[PM_SCAN_ARG.category_mask] = BigInt(PAGE_IS.WPALLOWED);
+  c.u64[PM_SCAN_ARG.category_inverted] = BigInt(PAGE_IS.WPALLOWED);
+  // vec = 0, vec_len = 0: nothing is output, and without WP_MATCHING nothing is modified.
+  return (check = c);
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * Throws `LostError` unless every page of [start, end) is still mapped and registered with this
+ * process's async write-protect userfaultfd. Modifies nothing. (The name predates the
+ * registration check; it is what write-watch.ts calls before every scan and reset.)
+ */
 export function assertMapped(start: number, end: number): void {
-  if (libc().msync(start, end - start, 0) === 0) return;
-  const err = lastError('msync');
-  if (err.code === 'ENOMEM') {
-    throw new LostError(
-      `tracked memory [0x${start.toString(16)}, 0x${end.toString(16)}) is no longer mapped (unmapped or moved with mremap)`,
-      { cause: err },
-    );
+  checkPagemapOwner();
+  const c = libc();
+  if (c.msync(start, end - start, 0) !== 0) {
+    const err = lastError('msync');
+    if (err.code === 'ENOMEM') {
+      throw new LostError(
+        `tracked memory [${hex(start)}, ${hex(end)}) is no longer mapped (unmapped, or moved with mremap)`,
+        { cause: err },
+      );
+    }
+    throw err;
   }
-  throw err;
+  const { u64, u32 } = registrationCheck();
+  put64(u32, PM_SCAN_ARG.start, start);
+  put64(u32, PM_SCAN_ARG.end, end);
+  if (c.ioctl(selfPagemapFd(), PAGEMAP_SCAN, u64) < 0) {
+    const err = lastError('ioctl', 'PAGEMAP_SCAN');
+    if (err.code === 'EPERM') {
+      throw new LostError(
+        `the kernel no longer tracks [${hex(start)}, ${hex(end)}): part of it is not registered for async ` +
+          'write-protect (mapped over with MAP_FIXED, moved with mremap, its userfaultfd closed, or this is a ' +
+          'forked child, which inherits memory but not its tracking)',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }
 
 /** Errors of UFFDIO_WRITEPROTECT that mean our registration is gone rather than a bug. */
@@ -27,7 +78,7 @@ export function lostFromWriteProtect(err: unknown, start: number, end: number): 
   // ENOENT: a mapping in range is not registered with this userfaultfd (mapped over, re-registered
   // elsewhere). EBADF/ENOTTY/EINVAL on the fd: it was closed, or its number now names another file.
   if (err instanceof SystemCallError && ['ENOENT', 'EBADF', 'ENOTTY'].includes(err.code)) {
-    return new LostError(`the kernel no longer tracks [0x${start.toString(16)}, 0x${end.toString(16)}): UFFDIO_WRITEPROTECT failed with ${err.code}`, {
+    return new LostError(`the kernel no longer tracks [${hex(start)}, ${hex(end)}): UFFDIO_WRITEPROTECT failed with ${err.code}`, {
       cause: err,
     });
   }

@@ -1,0 +1,197 @@
+/**
+ * Lost registration is an error, never a wrong answer. Each test takes tracking away behind the
+ * library's back, the way a user's native code or a careless FFI call would, and checks that
+ * every reading and resetting method throws ERR_WRITEWATCH_LOST, while a request that avoids the
+ * damaged pages still answers exactly. The forked child is in 50.fork.test.ts.
+ */
+import { readdirSync, readlinkSync } from 'node:fs';
+import koffi from 'koffi';
+import { afterEach, expect, it } from 'vitest';
+import { WriteWatch } from '../src/index.js';
+import { describeKernel, PAGE } from './support/kernel.js';
+
+const lib = koffi.load('libc.so.6');
+const munmap = lib.func('int munmap(void *addr, size_t length)') as (a: bigint, l: number) => number;
+const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
+  a: bigint | null, l: number, prot: number, flags: number, fd: number, off: number) => bigint;
+// glibc declares mremap variadic; with integer arguments only, the fixed prototype is the same call.
+const mremap = lib.func('void *mremap(void *old, size_t oldSize, size_t newSize, int flags, void *newAddr)') as (
+  a: bigint, o: number, n: number, f: number, na: bigint | null) => bigint;
+const close = lib.func('int close(int fd)') as (fd: number) => number;
+const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10;
+const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+const PAGES = 8;
+let live: WriteWatch[] = [];
+afterEach(() => {
+  for (const ww of live) ww.close();
+  live = [];
+});
+
+/** A tracked region with pages 1 and 6 written. */
+function region(): WriteWatch {
+  const ww = WriteWatch.allocate(PAGES * PAGE);
+  live.push(ww);
+  const u8 = new Uint8Array(ww.buffer);
+  u8[1 * PAGE] = 1;
+  u8[6 * PAGE + 7] = 1;
+  expect(ww.get()).toEqual([1 * PAGE, 6 * PAGE]);
+  return ww;
+}
+
+const LOST = { code: 'ERR_WRITEWATCH_LOST' };
+
+/** Every method that reads or resets the whole range must throw LostError. */
+function expectLost(ww: WriteWatch, opts: { offset?: number; length?: number } = {}): void {
+  const out = new Float64Array(PAGES);
+  expect(() => ww.get(opts)).toThrow(expect.objectContaining(LOST));
+  expect(() => ww.get({ ...opts, reset: true })).toThrow(expect.objectContaining(LOST));
+  expect(() => ww.getInto(out, opts)).toThrow(expect.objectContaining(LOST));
+  expect(() => ww.getInto(out, { ...opts, reset: true, maxPages: 1 })).toThrow(expect.objectContaining(LOST));
+  expect(() => ww.ranges(opts)).toThrow(expect.objectContaining(LOST));
+  expect(() => ww.reset(opts.offset, opts.length)).toThrow(expect.objectContaining(LOST));
+  expect(out.every((x) => x === 0)).toBe(true); // nothing half-written into the caller's array
+}
+
+/** Closing after a loss is quiet, and then the object is closed like any other. */
+function expectClosesCleanly(ww: WriteWatch): void {
+  expect(() => ww.close()).not.toThrow();
+  expect(ww.closed).toBe(true);
+  expect(() => ww.get()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
+}
+
+function uffdFds(): Set<number> {
+  const fds = new Set<number>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === 'anon_inode:[userfaultfd]') fds.add(Number(name));
+    } catch {
+      /* the fd of the directory listing itself is gone by now */
+    }
+  }
+  return fds;
+}
+
+/** Allocates and returns the fd number of the userfaultfd the allocation created. */
+function regionWithFd(): { ww: WriteWatch; fd: number } {
+  const before = uffdFds();
+  const ww = region();
+  const fresh = [...uffdFds()].filter((fd) => !before.has(fd));
+  expect(fresh).toHaveLength(1);
+  return { ww, fd: fresh[0] };
+}
+
+describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or all-written', () => {
+  it('munmap of the whole range', () => {
+    const ww = region();
+    expect(munmap(ww.address, PAGES * PAGE)).toBe(0);
+    expectLost(ww);
+    expectClosesCleanly(ww);
+  });
+
+  it('munmap of one page in the middle: calls touching it throw, the others stay exact', () => {
+    const ww = region();
+    expect(munmap(ww.address + BigInt(3 * PAGE), PAGE)).toBe(0);
+    expectLost(ww);
+    expectLost(ww, { offset: 3 * PAGE + 100, length: 1 });
+    // Pages 0-2 and 4-7 are still tracked: answers there are exact and resets work.
+    expect(ww.get({ offset: 0, length: 3 * PAGE })).toEqual([PAGE]);
+    expect(ww.get({ offset: 4 * PAGE, reset: true })).toEqual([6 * PAGE]);
+    expect(ww.get({ offset: 4 * PAGE })).toEqual([]);
+    expectClosesCleanly(ww);
+  });
+
+  it('munmap and a fresh mapping at the same address (re-mmap)', () => {
+    const ww = region();
+    expect(munmap(ww.address, PAGES * PAGE)).toBe(0);
+    const p = mmap(ww.address, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    expect(p).toBe(ww.address);
+    expectLost(ww);
+    expectClosesCleanly(ww);
+  });
+
+  it('MAP_FIXED over the whole range', () => {
+    const ww = region();
+    expect(mmap(ww.address, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(ww.address);
+    // The new pages are fresh zero memory a plain scan would call all written (or skip as clean).
+    expectLost(ww);
+    expectClosesCleanly(ww);
+  });
+
+  it('MAP_FIXED over one page: calls touching it throw, the others stay exact', () => {
+    const ww = region();
+    const at = ww.address + BigInt(6 * PAGE);
+    expect(mmap(at, PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(at);
+    expectLost(ww);
+    expectLost(ww, { offset: 6 * PAGE, length: PAGE });
+    // The failed get({ reset: true }) and reset() above must not have reset page 1 on their way
+    // to the mapped-over page (the kernel walks mapping by mapping and fails late).
+    expect(ww.get({ length: 6 * PAGE, reset: true })).toEqual([PAGE]);
+    expect(ww.get({ length: 6 * PAGE })).toEqual([]);
+    expectClosesCleanly(ww);
+  });
+
+  it('mremap moving the range elsewhere (MREMAP_MAYMOVE | MREMAP_FIXED)', () => {
+    const ww = region();
+    const dest = mmap(null, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(dest).not.toBe(MAP_FAILED);
+    const moved = mremap(ww.address, PAGES * PAGE, PAGES * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+    expect(moved).toBe(dest);
+    expectLost(ww);
+    expectClosesCleanly(ww);
+    munmap(dest, PAGES * PAGE);
+  });
+
+  it('mremap shrinking the range in place', () => {
+    const ww = region();
+    expect(mremap(ww.address, PAGES * PAGE, 4 * PAGE, 0, null)).toBe(ww.address);
+    expectLost(ww);
+    expect(ww.get({ length: 4 * PAGE })).toEqual([PAGE]);
+    expectClosesCleanly(ww);
+  });
+
+  it('mremap moving the range away and back again (registration dropped)', () => {
+    const ww = region();
+    const tmp = mmap(null, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(mremap(ww.address, PAGES * PAGE, PAGES * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, tmp)).toBe(tmp);
+    expect(mremap(tmp, PAGES * PAGE, PAGES * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, ww.address)).toBe(ww.address);
+    // Mapped again at the same place with the same contents, but the kernel dropped the registration.
+    expect(new Uint8Array(ww.buffer)[PAGE]).toBe(1);
+    expectLost(ww);
+    expectClosesCleanly(ww);
+  });
+
+  it('the userfaultfd closed behind the library (close(2) on its fd)', () => {
+    const { ww, fd } = regionWithFd();
+    expect(close(fd)).toBe(0);
+    expectLost(ww);
+    expectClosesCleanly(ww);
+  });
+
+  it('the userfaultfd closed and its fd number reused by another WriteWatch', () => {
+    const { ww, fd } = regionWithFd();
+    expect(close(fd)).toBe(0);
+    const other = WriteWatch.allocate(2 * PAGE);
+    live.push(other);
+    expect(uffdFds().has(fd)).toBe(true); // the lowest free number: the one just closed
+    new Uint8Array(other.buffer)[PAGE] = 1;
+    // The old object now holds a number that names the other userfaultfd: its calls must not act
+    // through it (UFFDIO_WRITEPROTECT there fails with ENOENT) nor read as clean.
+    expectLost(ww);
+    // ...and the other WriteWatch is untouched by all those failed calls.
+    expect(other.get()).toEqual([PAGE]);
+  });
+
+  it('the userfaultfd closed and its fd number reused by an unrelated file', () => {
+    const { ww, fd } = regionWithFd();
+    expect(close(fd)).toBe(0);
+    const devnull = lib.func('int open(const char *path, int flags)')('/dev/null', 0) as number;
+    expect(devnull).toBe(fd);
+    try {
+      expectLost(ww);
+    } finally {
+      close(devnull);
+    }
+  });
+});
