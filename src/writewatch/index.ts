@@ -1,3 +1,4 @@
 export { WriteWatch, type Watched } from './write-watch.js';
 export type { GetOptions } from './args.js';
 export type { ByteRange } from './sinks.js';
+export type { TrackOptions, TrackTarget, WebAssemblyMemory } from './track.js';

@@ -13,6 +13,7 @@ import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
 import { OffsetArraySink, OffsetFloat64Sink, RangeSink, type ByteRange } from './sinks.js';
+import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 
 const debug = createDebug('writewatch:writewatch');
 
@@ -36,13 +37,22 @@ export interface Watched {
   end: number;
   /** Memory the WriteWatch owns and unmaps on close (allocate); absent for memory JS owns (track). */
   mapping?: Mapping;
+  /** The object passed to track(), held so that V8 cannot free its memory while it is tracked. */
+  target?: object;
+  /**
+   * Run first by every call on a tracked target that can change: follows a grow (`buffer`,
+   * `byteLength`) and throws LostError when V8 moved the memory or it was detached. Allocates
+   * nothing while the target is unchanged.
+   */
+  sync?: (w: Watched) => void;
 }
 
 export class WriteWatch {
   #w: Watched | null;
   readonly #page: number;
   readonly #address: bigint;
-  readonly #byteLength: number;
+  /** The length last seen, for `byteLength` after close. */
+  #byteLength: number;
   readonly #offsets = new OffsetArraySink();
   readonly #into = new OffsetFloat64Sink();
   readonly #ranges = new RangeSink();
@@ -86,6 +96,18 @@ export class WriteWatch {
     }
   }
 
+  /**
+   * Tracks memory JS already owns: an ArrayBuffer, SharedArrayBuffer, WebAssembly.Memory or a
+   * view of one. Only whole pages inside the target (inside the view, for a view) are tracked;
+   * offsets are relative to byte 0 of the target's buffer. A WebAssembly.Memory or a resizable /
+   * growable buffer stays tracked as it grows: its whole reservation is armed up front (see
+   * track.ts), so grown pages read clean until written, whoever grows and writes them. close()
+   * unregisters and never frees the target.
+   */
+  static track(target: TrackTarget, options?: TrackOptions): WriteWatch {
+    return new WriteWatch(openTracked(target, options));
+  }
+
   /** Subclasses and `track` build from an already registered and armed range. */
   protected static fromWatched(w: Watched): WriteWatch {
     return new WriteWatch(w);
@@ -94,6 +116,10 @@ export class WriteWatch {
   #live(): Watched {
     const w = this.#w;
     if (!w) throw new ClosedError();
+    if (w.sync !== undefined) {
+      w.sync(w);
+      this.#byteLength = w.byteLength;
+    }
     return w;
   }
 
@@ -107,7 +133,10 @@ export class WriteWatch {
     return this.#address;
   }
 
+  /** The current length of `buffer` (a tracked growable target's grows); the last one seen after close. */
   get byteLength(): number {
+    const w = this.#w;
+    if (w?.sync !== undefined) return this.#live().byteLength;
     return this.#byteLength;
   }
 
@@ -144,7 +173,7 @@ export class WriteWatch {
    */
   get(opts?: GetOptions): number[] {
     const w = this.#live();
-    const r = checkOptions(opts, this.#byteLength);
+    const r = checkOptions(opts, w.byteLength);
     const sink = this.#offsets;
     const out: number[] = [];
     sink.out = out;
@@ -163,7 +192,7 @@ export class WriteWatch {
   getInto(out: Float64Array, opts?: GetOptions): number {
     const w = this.#live();
     if (!(out instanceof Float64Array)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
-    const r = checkOptions(opts, this.#byteLength);
+    const r = checkOptions(opts, w.byteLength);
     if (out.length === 0) return 0;
     if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
     const sink = this.#into;
@@ -180,7 +209,7 @@ export class WriteWatch {
   /** The written pages as `{ offset, length }` runs, adjacent pages coalesced. */
   ranges(opts?: GetOptions): ByteRange[] {
     const w = this.#live();
-    const r = checkOptions(opts, this.#byteLength);
+    const r = checkOptions(opts, w.byteLength);
     const sink = this.#ranges;
     const out: ByteRange[] = [];
     sink.out = out;
@@ -195,7 +224,7 @@ export class WriteWatch {
   /** ResetWriteWatch over [offset, offset + length) (default: everything), every page it touches. */
   reset(offset?: number, length?: number): void {
     const w = this.#live();
-    const [s, e] = this.#pages(w, checkRange(offset, length, this.#byteLength));
+    const [s, e] = this.#pages(w, checkRange(offset, length, w.byteLength));
     if (s === e) return;
     assertMapped(s, e);
     try {

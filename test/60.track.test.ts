@@ -1,0 +1,336 @@
+/**
+ * WriteWatch.track over memory JS already owns, against the real kernel: exact offsets for each
+ * target kind, after writes from JS, wasm code and the kernel, across grows; close leaves the
+ * target as it was. Expected offsets are computed from the buffer's address and the bytes
+ * written, never copied from a previous run.
+ */
+import { openSync, closeSync, readSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterEach, expect, it } from 'vitest';
+import { WriteWatch } from '../src/index.js';
+import { describeKernel, PAGE } from './support/kernel.js';
+
+/* test/60.track.wat (compiled with wat2wasm 1.0.32):
+   (module
+     (import "env" "memory" (memory 0))
+     (func (export "store8") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+     (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+     (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))) */
+const WASM = Buffer.from(
+  'AGFzbQEAAAABEQNgAn9/AGABfwF/YAN/f38AAg8BA2VudgZtZW1vcnkCAAADBAMAAQIHGAMGc3RvcmU4AAAEZ3JvdwABBGZpbGwAAgoeAwkAIAAgAToAAAsGACAAQAALCwAgACABIAL8CwAL',
+  'base64',
+);
+interface Guest {
+  store8(addr: number, value: number): void;
+  grow(pages: number): number;
+  fill(addr: number, value: number, length: number): void;
+}
+const WASM_PAGE = 65536;
+const MiB = 1 << 20;
+
+function guest(memory: WebAssembly.Memory): Guest {
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(WASM), { env: { memory } });
+  return instance.exports as unknown as Guest;
+}
+
+/** The offsets get() must return after writing `bytes`: each byte's page, if tracked, relative to byte 0. */
+function expectedPages(ww: WriteWatch, bytes: number[], tracked: [number, number] = [0, ww.byteLength]): number[] {
+  const addr = Number(ww.address);
+  const first = Math.ceil((addr + tracked[0]) / PAGE) * PAGE - addr;
+  const end = Math.floor((addr + tracked[1]) / PAGE) * PAGE - addr;
+  const pages = new Set<number>();
+  for (const b of bytes) {
+    const p = Math.floor((addr + b) / PAGE) * PAGE - addr;
+    if (p >= first && p + PAGE <= end) pages.add(p);
+  }
+  return [...pages].sort((a, b) => a - b);
+}
+
+function pattern(length: number, seed: number): Uint8Array {
+  const u8 = new Uint8Array(length);
+  for (let i = 0; i < length; i++) u8[i] = (i * 31 + seed) & 0xff;
+  return u8;
+}
+
+const open: WriteWatch[] = [];
+function track(...args: Parameters<typeof WriteWatch.track>): WriteWatch {
+  const ww = WriteWatch.track(...args);
+  open.push(ww);
+  return ww;
+}
+afterEach(() => {
+  for (const ww of open.splice(0)) ww.close();
+});
+
+describeKernel('60 track: ArrayBuffer and SharedArrayBuffer', () => {
+  it('reports exact pages of a non-page-aligned ArrayBuffer, relative to its byte 0', () => {
+    const ab = new ArrayBuffer(4 * MiB);
+    const ww = track(ab);
+    expect(ww.buffer).toBe(ab);
+    expect(ww.byteLength).toBe(ab.byteLength);
+    expect(ww.get()).toEqual([]);
+    const u8 = new Uint8Array(ab);
+    // The first and last bytes may share a page with malloc's bookkeeping: not tracked, not reported.
+    const bytes = [0, 1, 5000, 5001, 100_000, 2 * MiB + 3, ab.byteLength - 1];
+    for (const b of bytes) u8[b] = 7;
+    new DataView(ab).setFloat64(3 * MiB, 1.5);
+    bytes.push(3 * MiB);
+    const want = expectedPages(ww, bytes);
+    expect(want.length).toBeGreaterThanOrEqual(4);
+    expect(ww.get()).toEqual(want);
+    expect(ww.get({ reset: true })).toEqual(want);
+    expect(ww.get()).toEqual([]);
+    // A read is not a write.
+    let sum = 0;
+    for (let i = 0; i < u8.length; i += 512) sum += u8[i];
+    expect(sum).toBeGreaterThan(0);
+    expect(ww.get()).toEqual([]);
+  });
+
+  it('tracks a fixed SharedArrayBuffer, Atomics and fill included', () => {
+    const sab = new SharedArrayBuffer(2 * MiB);
+    const ww = track(sab);
+    expect(ww.buffer).toBe(sab);
+    const i32 = new Int32Array(sab);
+    Atomics.store(i32, 40_000, 1);
+    new Uint8Array(sab).fill(9, 600_000, 600_000 + 3 * PAGE);
+    const bytes = [40_000 * 4];
+    for (let b = 600_000; b < 600_000 + 3 * PAGE; b += 256) bytes.push(b);
+    bytes.push(600_000 + 3 * PAGE - 1);
+    expect(ww.ranges().reduce((n, r) => n + r.length / PAGE, 0)).toBe(expectedPages(ww, bytes).length);
+    expect(ww.get({ reset: true })).toEqual(expectedPages(ww, bytes));
+  });
+
+  it('tracks only whole pages inside a typed-array view, offsets relative to the buffer', () => {
+    const ab = new ArrayBuffer(2 * MiB);
+    const from = 5000, to = 5000 + 10 * PAGE + 123;
+    const view = new Uint16Array(ab, from, (to - from) / 2);
+    const ww = track(view);
+    expect(ww.buffer).toBe(ab);
+    expect(ww.byteLength).toBe(ab.byteLength);
+    new Uint8Array(ab).fill(1); // every byte of the buffer, inside and outside the view
+    const all = Array.from({ length: ab.byteLength }, (_, i) => i);
+    const want = expectedPages(ww, all, [from, to]);
+    expect(want.length).toBeGreaterThanOrEqual(9);
+    expect(ww.get()).toEqual(want);
+    expect(ww.ranges()).toEqual([{ offset: want[0], length: want.length * PAGE }]);
+  });
+
+  it('counts writes the kernel makes on our behalf (readSync into the buffer)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ww-track-'));
+    try {
+      const file = join(dir, 'data');
+      writeFileSync(file, pattern(3 * PAGE, 1));
+      const ab = new ArrayBuffer(MiB);
+      const ww = track(ab);
+      const fd = openSync(file, 'r');
+      try {
+        expect(readSync(fd, new Uint8Array(ab), 200_000, 3 * PAGE, 0)).toBe(3 * PAGE);
+      } finally {
+        closeSync(fd);
+      }
+      expect(ww.get()).toEqual(expectedPages(ww, [200_000, 200_000 + PAGE, 200_000 + 2 * PAGE, 200_000 + 3 * PAGE - 1]));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('close() unregisters, never frees: the target keeps its bytes and stays usable and trackable', () => {
+    const ab = new ArrayBuffer(MiB);
+    const u8 = new Uint8Array(ab);
+    u8.set(pattern(ab.byteLength, 3));
+    const ww = WriteWatch.track(ab);
+    u8[300_000] = 0xaa;
+    const want = pattern(ab.byteLength, 3);
+    want[300_000] = 0xaa;
+    expect(ww.get()).toEqual(expectedPages(ww, [300_000]));
+    ww.close();
+    expect(ww.closed).toBe(true);
+    expect(() => ww.get()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
+    expect(() => ww.buffer).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
+    expect(ab.byteLength).toBe(MiB);
+    expect(Buffer.compare(Buffer.from(ab), Buffer.from(want))).toBe(0);
+    u8.fill(5); // writes after close go to the memory as usual (no fault left armed)
+    expect(u8.every((v) => v === 5)).toBe(true);
+    const again = track(ab); // the kernel dropped the registration: no EBUSY
+    expect(again.get()).toEqual([]);
+    u8[700_000] = 1;
+    expect(again.get()).toEqual(expectedPages(again, [700_000]));
+  });
+
+  it('keeps the target alive while tracked, even when the caller drops every reference', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const ww = track(new ArrayBuffer(2 * MiB));
+    for (let i = 0; i < 3; i++) {
+      new Array(1e5).fill({}); // churn
+      gc();
+    }
+    const u8 = new Uint8Array(ww.buffer);
+    u8[1_000_000] = 1;
+    expect(ww.get()).toEqual(expectedPages(ww, [1_000_000]));
+  });
+});
+
+describeKernel('60 track: WebAssembly.Memory', () => {
+  it('reports writes from JS and from wasm code exactly; .buffer is the memory\'s buffer', () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 64 });
+    const g = guest(memory);
+    const ww = track(memory, { maxByteLength: 64 * WASM_PAGE });
+    expect(Number(ww.address) % PAGE).toBe(0);
+    expect(ww.buffer).toBe(memory.buffer);
+    expect(ww.byteLength).toBe(4 * WASM_PAGE);
+    expect(ww.get()).toEqual([]);
+    g.store8(70_000, 1);
+    g.fill(150_000, 2, 2 * PAGE + 1);
+    new Uint8Array(memory.buffer)[10] = 3;
+    expect(ww.get({ reset: true })).toEqual(expectedPages(ww, [10, 70_000, 150_000, 150_000 + PAGE, 150_000 + 2 * PAGE]));
+    expect(ww.get()).toEqual([]);
+  });
+
+  it('follows grow() from JS and from wasm: grown pages read clean until written, writes before the next call included', () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const g = guest(memory);
+    const ww = track(memory); // no maximum known: the 4 GiB wasm32 limit is armed
+    const first = memory.buffer;
+    expect(ww.get()).toEqual([]);
+    expect(memory.grow(3)).toBe(1);
+    expect(first.byteLength).toBe(0); // V8 detached the old buffer
+    expect(ww.byteLength).toBe(4 * WASM_PAGE);
+    expect(ww.buffer).toBe(memory.buffer);
+    expect(ww.get()).toEqual([]); // 3 grown wasm pages, none written
+    g.store8(3 * WASM_PAGE + 5, 1);
+    // A grow from inside wasm, then a write into the new part, with no call in between.
+    expect(g.grow(10)).toBe(4);
+    g.store8(13 * WASM_PAGE + 100, 1);
+    new Uint8Array(memory.buffer)[9 * WASM_PAGE] = 1;
+    expect(ww.byteLength).toBe(14 * WASM_PAGE);
+    expect(ww.get({ reset: true })).toEqual(expectedPages(ww, [3 * WASM_PAGE + 5, 9 * WASM_PAGE, 13 * WASM_PAGE + 100]));
+    expect(ww.get()).toEqual([]);
+  });
+
+  it('with a smaller maxByteLength, pages grown past it are not armed and read as written (never lost)', () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const ww = track(memory, { maxByteLength: 2 * WASM_PAGE });
+    memory.grow(2);
+    const past = [];
+    for (let p = 2 * WASM_PAGE; p < 3 * WASM_PAGE; p += PAGE) past.push(p);
+    expect(ww.get()).toEqual(past);
+    ww.reset();
+    expect(ww.get()).toEqual([]);
+    new Uint8Array(memory.buffer)[2 * WASM_PAGE + 3 * PAGE] = 1;
+    expect(ww.get()).toEqual([2 * WASM_PAGE + 3 * PAGE]);
+  });
+
+  it('close() leaves the memory usable, growable and unchanged', () => {
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const g = guest(memory);
+    new Uint8Array(memory.buffer).set(pattern(2 * WASM_PAGE, 9));
+    const ww = WriteWatch.track(memory);
+    g.store8(1000, 0xee);
+    ww.close();
+    const want = pattern(2 * WASM_PAGE, 9);
+    want[1000] = 0xee;
+    expect(Buffer.compare(Buffer.from(memory.buffer), Buffer.from(want))).toBe(0);
+    expect(memory.grow(1)).toBe(2);
+    g.store8(2 * WASM_PAGE + 1, 4);
+    expect(new Uint8Array(memory.buffer)[2 * WASM_PAGE + 1]).toBe(4);
+    const again = track(memory);
+    expect(again.get()).toEqual([]);
+  });
+});
+
+describeKernel('60 track: resizable ArrayBuffer and growable SharedArrayBuffer', () => {
+  it('follows a resizable ArrayBuffer as it grows; grown pages read clean until written', () => {
+    const ab = new ArrayBuffer(10_000, { maxByteLength: 16 * MiB });
+    const ww = track(ab);
+    expect(Number(ww.address) % PAGE).toBe(0);
+    expect(ww.byteLength).toBe(10_000);
+    new Uint8Array(ab)[9_999] = 1;
+    ab.resize(4 * MiB);
+    expect(ww.byteLength).toBe(4 * MiB);
+    expect(ww.get({ reset: true })).toEqual(expectedPages(ww, [9_999]));
+    const u8 = new Uint8Array(ab);
+    u8[3 * MiB + 17] = 1;
+    u8[4 * MiB - 1] = 1;
+    expect(ww.get()).toEqual(expectedPages(ww, [3 * MiB + 17, 4 * MiB - 1]));
+    expect(() => ww.get({ offset: 4 * MiB + 1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+
+  it('after a shrink and a regrow, pages V8 discarded read as written (their bytes changed to zero), not clean', () => {
+    const ab = new ArrayBuffer(MiB, { maxByteLength: 2 * MiB });
+    const ww = track(ab);
+    new Uint8Array(ab).fill(1);
+    ww.reset();
+    ab.resize(PAGE);
+    ab.resize(MiB);
+    expect(new Uint8Array(ab)[PAGE + 1]).toBe(0);
+    const discarded = [];
+    for (let p = PAGE; p < MiB; p += PAGE) discarded.push(p);
+    const got = ww.get();
+    expect(got).toEqual(discarded);
+  });
+
+  it('follows a growable SharedArrayBuffer', () => {
+    const sab = new SharedArrayBuffer(PAGE, { maxByteLength: 8 * MiB });
+    const ww = track(sab);
+    expect(ww.buffer).toBe(sab);
+    sab.grow(6 * MiB);
+    expect(ww.byteLength).toBe(6 * MiB);
+    expect(ww.get()).toEqual([]);
+    new Uint8Array(sab)[5 * MiB + 1] = 1;
+    expect(ww.get()).toEqual(expectedPages(ww, [5 * MiB + 1]));
+  });
+});
+
+describeKernel('60 track: bad targets are typed errors', () => {
+  it('rejects what is not memory', () => {
+    for (const bad of [undefined, null, 42, 'buffer', {}, [1, 2, 3], new Map()]) {
+      expect(() => WriteWatch.track(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    expect(() => WriteWatch.track(new ArrayBuffer(MiB), 5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => WriteWatch.track(new WebAssembly.Memory({ initial: 1 }), { maxByteLength: -1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
+    );
+  });
+
+  it('rejects a detached buffer and one holding no whole page', () => {
+    const ab = new ArrayBuffer(MiB);
+    structuredClone(ab, { transfer: [ab] });
+    expect(() => WriteWatch.track(ab)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => WriteWatch.track(new ArrayBuffer(0))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => WriteWatch.track(new ArrayBuffer(PAGE - 1))).toThrow(/no whole/);
+    expect(() => WriteWatch.track(new Uint8Array(new ArrayBuffer(MiB), 100, PAGE))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+  });
+
+  it('tracking the same memory twice is a clear error (EBUSY), and the first keeps working', () => {
+    const sab = new SharedArrayBuffer(MiB);
+    const ww = track(sab);
+    let err: unknown;
+    try {
+      WriteWatch.track(new Uint8Array(sab, 8 * PAGE, 4 * PAGE));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', cause: { code: 'EBUSY' } });
+    expect(String((err as Error).message)).toMatch(/already tracked/);
+    new Uint8Array(sab)[9 * PAGE] = 1;
+    expect(ww.get()).toEqual(expectedPages(ww, [9 * PAGE]));
+  });
+
+  it('a buffer transferred away while tracked is ERR_WRITEWATCH_LOST, not an answer', () => {
+    const ab = new ArrayBuffer(MiB);
+    const ww = track(ab);
+    new Uint8Array(ab)[500_000] = 1;
+    const moved = structuredClone(ab, { transfer: [ab] });
+    for (const call of [() => ww.get(), () => ww.getInto(new Float64Array(8)), () => ww.ranges(), () => ww.reset()]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_LOST' }));
+    }
+    expect(moved.byteLength).toBe(MiB);
+  });
+});
