@@ -179,10 +179,11 @@ function disc(px: Uint32Array, written: Uint8Array, page: number, cx: number, cy
   }
 }
 
+/** One character per page: '#' written, '.' clean; in color, one escape sequence per run. */
 function pageMap(dirty: Uint8Array, color: boolean): string {
-  let s = '';
-  for (const d of dirty) s += d ? (color ? '\x1b[1;31m#\x1b[0m' : '#') : color ? '\x1b[2m.\x1b[0m' : '.';
-  return s;
+  const plain = Array.from(dirty, (d) => (d ? '#' : '.')).join('');
+  if (!color) return plain;
+  return plain.replace(/#+|\.+/g, (run) => (run[0] === '#' ? `\x1b[1;31m${run}\x1b[0m` : `\x1b[2m${run}\x1b[0m`));
 }
 
 /**

@@ -1,0 +1,195 @@
+/**
+ * The `writewatch` bin, run as users run it: `node dist/cli/main.js` in a child process (build
+ * first: `npm test` does). The demo's page maps are checked against the ball positions it prints,
+ * recomputed here from the frame geometry, so a demo that printed plausible noise would fail.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PAGE, describeKernel, kernel } from './support/kernel.js';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'dist', 'cli', 'main.js');
+
+function cli(args: string[], timeout = 30_000) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout,
+    env: { ...process.env, FORCE_COLOR: undefined, NO_COLOR: undefined },
+  });
+  expect(r.error, 'child did not start or timed out').toBeUndefined();
+  expect(r.signal).toBeNull();
+  return r;
+}
+
+describe('the bin', () => {
+  it('is built, starts with a shebang and is what package.json names', () => {
+    expect(existsSync(bin)).toBe(true);
+    expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).bin).toEqual({ writewatch: './dist/cli/main.js' });
+  });
+
+  it('prints usage for --help (exit 0) and for an unknown command (exit 2)', () => {
+    const help = cli(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stderr).toMatch(/writewatch probe/);
+    expect(help.stderr).toMatch(/writewatch demo/);
+    const bad = cli(['frobnicate']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/usage:/);
+  });
+});
+
+describe('writewatch probe', () => {
+  it('--json prints probe() and exits 0 exactly when supported', () => {
+    const r = cli(['probe', '--json']);
+    const result = JSON.parse(r.stdout);
+    expect(r.status).toBe(result.supported ? 0 : 1);
+    expect(typeof result.supported).toBe('boolean');
+    expect(Array.isArray(result.reasons)).toBe(true);
+    expect(result.kernel).toBe(release());
+    expect(result.pageSize).toBe(kernel.pageSize);
+    expect(result.arch).toBe(process.arch);
+    // Not supported must say why; supported must not carry reasons.
+    expect(result.reasons.length === 0).toBe(result.supported);
+    // The child answers as this process's own probe does.
+    expect(result.supported).toBe(kernel.supported);
+  });
+
+  it('rejects an unknown option with exit 2', () => {
+    const r = cli(['probe', '--jsn']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown option --jsn/);
+    expect(r.stdout).toBe('');
+  });
+
+  describeKernel('on this kernel', () => {
+    it('--json: supported, no reasons, the end-to-end check passed, exit 0', () => {
+      const r = cli(['probe', '--json']);
+      expect(r.status).toBe(0);
+      const result = JSON.parse(r.stdout);
+      expect(result).toMatchObject({ supported: true, reasons: [], pageSize: PAGE, pagemapScan: true, endToEnd: true });
+      expect(result.userfaultfd.features).toContain('UFFD_FEATURE_WP_ASYNC');
+      expect(['syscall', 'device']).toContain(result.userfaultfd.via);
+      // PAGE_IS_WPALLOWED..HUGE are accepted by every 6.7+ kernel.
+      expect(result.categories & 0x7f).toBe(0x7f);
+    });
+
+    it('text: one fact per line, exit 0', () => {
+      const r = cli(['probe']);
+      expect(r.status).toBe(0);
+      const line = (label: string) =>
+        r.stdout
+          .split('\n')
+          .map((l) => l.trim())
+          .find((l) => l.startsWith(label))
+          ?.slice(label.length)
+          .trim();
+      expect(line('supported:')).toBe('yes');
+      expect(line('kernel:')).toBe(release());
+      expect(line('arch:')).toBe(process.arch);
+      expect(line('page size:')).toBe(String(PAGE));
+      expect(line('userfaultfd:')).toMatch(/^yes, via (the userfaultfd syscall|\/dev\/userfaultfd)$/);
+      expect(line('features:')).toContain('UFFD_FEATURE_WP_ASYNC');
+      expect(line('PAGEMAP_SCAN:')).toBe('yes');
+      expect(line('accepted categories:')).toMatch(/^0x[0-9a-f]+ \(WPALLOWED WRITTEN /);
+      expect(line('vm.unprivileged_userfaultfd:')).toBeDefined();
+      expect(line('end-to-end write check:')).toBe('passed');
+      expect(r.stdout).not.toMatch(/why not/);
+    });
+  });
+});
+
+/** Pages written when the ball covered pixel rows [a, b] (and [c, d]): a row is `stride` bytes. */
+function expectedPages(ranges: [number, number][], stride: number, page: number, pages: number): string {
+  const dirty = new Array<boolean>(pages).fill(false);
+  for (const [a, b] of ranges) for (let y = a; y <= b; y++) dirty[Math.floor((y * stride) / page)] = true;
+  return dirty.map((d) => (d ? '#' : '.')).join('');
+}
+
+describe('writewatch demo', () => {
+  it('rejects bad options with exit 2', () => {
+    for (const args of [['--frames', '0'], ['--frames', 'x'], ['--frames'], ['--delay', '-1'], ['--bogus']]) {
+      const r = cli(['demo', ...args]);
+      expect([args, r.status]).toEqual([args, 2]);
+      expect(r.stderr).toMatch(/usage:/);
+    }
+  });
+
+  describeKernel('on this kernel', () => {
+    it('--frames N runs N frames and each page map lights exactly the rows the ball left and entered', () => {
+      const frames = 24;
+      // The bound: a demo that does not end by itself is killed at 20 s and fails in cli().
+      const r = cli(['demo', '--frames', String(frames)], 20_000);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const out = r.stdout;
+      // Not a terminal: no cursor movement, no colors.
+      expect(out).not.toMatch(/\x1b\[/);
+
+      const geo = /= (\d+) pages of (\d+) bytes, (\d+) bytes per pixel row/.exec(out);
+      expect(geo).not.toBeNull();
+      const [pages, page, stride] = geo!.slice(1).map(Number);
+      expect(page).toBe(PAGE);
+      const radius = Number(/ball radius (\d+)/.exec(out)![1]);
+
+      const lines = out.split('\n');
+      const frameLines = lines.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('frame '));
+      expect(frameLines).toHaveLength(frames);
+      let moved = 0;
+      let lastBall: [number, number] = [0, 0];
+      for (const [line, i] of frameLines) {
+        const m = /ball x=\s*(\d+) y=\s*(\d+)\s+rows (\d+)\.\.(\d+)\s+prev (?:(\d+)\.\.(\d+)|-)\s+written\s+(\d+)\/(\d+) pages/.exec(line);
+        expect(m, line).not.toBeNull();
+        const [x, y, a, b] = m!.slice(1, 5).map(Number);
+        expect([a, b]).toEqual([y - radius, y + radius]);
+        const rows: [number, number][] = [[a, b]];
+        if (m![5] !== undefined) rows.push([Number(m![5]), Number(m![6])]);
+        else expect(i).toBe(frameLines[0][1]); // only the first frame has no previous position
+        const map = lines[i + 1];
+        expect(map.startsWith('pages ')).toBe(true);
+        const shown = map.slice('pages '.length);
+        const expected = expectedPages(rows, stride, page, pages);
+        expect([line, shown]).toEqual([line, expected]);
+        expect(Number(m![7])).toBe([...expected].filter((c) => c === '#').length);
+        expect(Number(m![8])).toBe(pages);
+        expect(line).toMatch(/expected: match$/);
+        if (x !== lastBall[0] || y !== lastBall[1]) moved++;
+        lastBall = [x, y];
+      }
+      expect(moved).toBe(frames); // the ball moves every frame, so the maps differ
+      expect(lines.at(-2)).toMatch(new RegExp(`^${frames} frames, .* every frame reported exactly the pages written$`));
+
+      // The closing picture: the text rows holding the ball are the ones that overlap its pixel rows.
+      const art = lines.filter((l) => l.startsWith('|'));
+      expect(art.length).toBeGreaterThan(0);
+      const cellRows = (stride / 4 / (art[0].indexOf('|', 1) - 1)) * 2; // cells are twice as tall as wide
+      const [, y] = lastBall;
+      art.forEach((l, row) => {
+        const drawn = /[^ ]/.test(l.slice(1, l.indexOf('|', 1)));
+        const covers = row * cellRows <= y + radius && (row + 1) * cellRows > y - radius;
+        expect([row, drawn]).toEqual([row, covers]);
+      });
+    });
+
+    it('--no-color in a pseudo-terminal still animates in place and ends by itself', () => {
+      const script = spawnSync('script', ['-qec', `${process.execPath} ${bin} demo --frames 5 --delay 0 --no-color`, '/dev/null'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      if (script.error) {
+        // util-linux `script` gives the demo a real TTY; without it this case cannot be set up.
+        expect((script.error as NodeJS.ErrnoException).code).toBe('ENOENT');
+        return;
+      }
+      expect(script.status).toBe(0);
+      expect(script.stdout).toMatch(/\x1b\[\d+A/); // cursor up: redrawn in place
+      expect(script.stdout).not.toMatch(/\x1b\[(1;31|2)m/); // no colors
+      expect(script.stdout).toMatch(/5 frames, .* every frame reported exactly the pages written/);
+    });
+  });
+});
