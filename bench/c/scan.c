@@ -1,0 +1,237 @@
+/*
+ * The C reference for `npm run bench`: the same userfaultfd WP_ASYNC + PAGEMAP_SCAN loop as
+ * src/pagemap/written.ts and WriteWatch.allocate, with no FFI in between. Built by bench/run.mjs
+ * as a shared object and called through koffi, so that the C loop and the JS loop run in the same
+ * process on the same dirtying pattern, in alternation; every timing is taken inside C
+ * (CLOCK_MONOTONIC), so koffi's call cost is not charged to C.
+ *
+ * The kernel ABI is spelled out here: Debian's headers predate PAGEMAP_SCAN and WP_ASYNC.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __NR_userfaultfd
+#if defined(__x86_64__)
+#define __NR_userfaultfd 323
+#elif defined(__aarch64__)
+#define __NR_userfaultfd 282
+#endif
+#endif
+
+/* include/uapi/linux/userfaultfd.h */
+#define UFFD_API 0xAAULL
+#define UFFD_USER_MODE_ONLY 1
+#define UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
+#define UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+struct uffdio_api { uint64_t api, features, ioctls; };
+struct uffdio_range { uint64_t start, len; };
+struct uffdio_register { struct uffdio_range range; uint64_t mode, ioctls; };
+struct uffdio_writeprotect { struct uffdio_range range; uint64_t mode; };
+#define UFFDIO_REGISTER_MODE_WP (1ULL << 1)
+#define UFFDIO_WRITEPROTECT_MODE_WP (1ULL << 0)
+#define UFFDIO_API _IOWR(0xAA, 0x3F, struct uffdio_api)
+#define UFFDIO_REGISTER _IOWR(0xAA, 0x00, struct uffdio_register)
+#define UFFDIO_WRITEPROTECT _IOWR(0xAA, 0x06, struct uffdio_writeprotect)
+
+/* include/uapi/linux/fs.h (6.7+) */
+struct page_region { uint64_t start, end, categories; };
+struct pm_scan_arg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING (1ULL << 0)
+#define PM_SCAN_CHECK_WPASYNC (1ULL << 1)
+#define PAGE_IS_WRITTEN (1ULL << 1)
+
+#ifndef MADV_NOHUGEPAGE
+#define MADV_NOHUGEPAGE 15
+#endif
+
+/* One bounce buffer's worth (PMD_SIZE / PAGE_SIZE): more can leave walk_end stale on 6.18. */
+#define VEC_MAX 512
+
+struct wwb {
+  uint8_t *base;
+  uint64_t len;
+  long page;
+  int uffd;
+  int pagemap;
+  struct page_region vec[VEC_MAX];
+  uint64_t *out; /* page offsets, as get() returns them */
+  uint64_t out_cap;
+};
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+void wwb_close(struct wwb *w) {
+  if (!w) return;
+  if (w->uffd >= 0) close(w->uffd);
+  if (w->pagemap >= 0) close(w->pagemap);
+  if (w->base && w->base != MAP_FAILED) munmap(w->base, w->len);
+  if (w->out && w->out != MAP_FAILED) munmap(w->out, w->out_cap * sizeof(uint64_t));
+  free(w);
+}
+
+/* WriteWatch.allocate: map, no THP, userfaultfd(WP_ASYNC|WP_UNPOPULATED), register WP, arm. NULL + errno on failure. */
+struct wwb *wwb_open(uint64_t len) {
+  struct wwb *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->uffd = w->pagemap = -1;
+  w->page = sysconf(_SC_PAGESIZE);
+  w->len = len;
+  w->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  /* The offset array is reserved for every page but only touched as far as it is filled. */
+  w->out_cap = len / w->page;
+  w->out = mmap(NULL, w->out_cap * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (w->base == MAP_FAILED || w->out == MAP_FAILED) goto fail;
+  if (madvise(w->base, len, MADV_NOHUGEPAGE)) goto fail;
+  w->uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+  if (w->uffd < 0) goto fail;
+  struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+  if (ioctl(w->uffd, UFFDIO_API, &api)) goto fail;
+  struct uffdio_register reg = { .range = { (uint64_t)w->base, len }, .mode = UFFDIO_REGISTER_MODE_WP };
+  if (ioctl(w->uffd, UFFDIO_REGISTER, &reg)) goto fail;
+  struct uffdio_writeprotect wp = { .range = { (uint64_t)w->base, len }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+  if (ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp)) goto fail;
+  w->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (w->pagemap < 0) goto fail;
+  return w;
+fail: {
+  int e = errno;
+  wwb_close(w);
+  errno = e;
+  return NULL;
+}
+}
+
+uint64_t wwb_address(struct wwb *w) { return (uint64_t)w->base; }
+
+/*
+ * The library's loop (WrittenScanner.scan + the getInto sink): PAGE_IS_WRITTEN on the kernel's
+ * fast path, vec_len sized to the range as the library does, resume at walk_end but never before
+ * the end of the last region (stale walk_end), expand every region into page offsets.
+ * Returns the page count, or -1 with errno.
+ */
+static int64_t scan_loop(struct wwb *w, uint64_t start, uint64_t end, int reset) {
+  const uint64_t page = (uint64_t)w->page, base = (uint64_t)w->base;
+  uint64_t vec_len = ((end - start) / page + 1) / 2;
+  if (vec_len > VEC_MAX) vec_len = VEC_MAX;
+  if (vec_len == 0) vec_len = 1;
+  struct pm_scan_arg arg = {
+    .size = sizeof arg,
+    .flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0),
+    .end = end,
+    .vec = (uint64_t)w->vec,
+    .vec_len = vec_len,
+    .category_mask = PAGE_IS_WRITTEN,
+    .return_mask = PAGE_IS_WRITTEN,
+  };
+  uint64_t cur = start, last_end = start, k = 0;
+  while (cur < end) {
+    arg.start = cur;
+    int n = ioctl(w->pagemap, PAGEMAP_SCAN, &arg);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+      uint64_t s = w->vec[i].start, e = w->vec[i].end;
+      if (e <= last_end) continue;
+      if (s < last_end) s = last_end;
+      for (uint64_t a = s - base; a < e - base; a += page) w->out[k++] = a;
+      last_end = e;
+    }
+    uint64_t next = arg.walk_end > last_end ? arg.walk_end : last_end;
+    if (next <= cur && n == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    cur = next;
+  }
+  return (int64_t)k;
+}
+
+/* Runs the loop `iters` times over [offset, offset + length) of the region; returns the ns taken, pages in *pages. */
+double wwb_time_scan(struct wwb *w, uint64_t offset, uint64_t length, int reset, int iters, int64_t *pages) {
+  uint64_t start = (uint64_t)w->base + offset;
+  double t0 = now_ns();
+  int64_t n = 0;
+  for (int i = 0; i < iters; i++) {
+    n = scan_loop(w, start, start + length, reset);
+    if (n < 0) return -1;
+  }
+  double t1 = now_ns();
+  *pages = n;
+  return t1 - t0;
+}
+
+/* Page offset `i` of the last scan (tests that C found the pages JS wrote). */
+uint64_t wwb_result(struct wwb *w, uint64_t i) { return w->out[i]; }
+
+/*
+ * ResetWriteWatch, three ways, timed: 0 = UFFDIO_WRITEPROTECT over the range (what
+ * WriteWatch.reset does), 1 = PAGEMAP_SCAN WP_MATCHING|CHECK_WPASYNC with vec_len 0 (the kernel's
+ * exclusive-WP fast path), 2 = the same scan with a vector (get+reset, results dropped).
+ */
+double wwb_time_reset(struct wwb *w, int method) {
+  uint64_t start = (uint64_t)w->base, end = start + w->len;
+  double t0 = now_ns();
+  if (method == 0) {
+    struct uffdio_writeprotect wp = { .range = { start, w->len }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+    if (ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp)) return -1;
+  } else if (method == 1) {
+    struct pm_scan_arg arg = {
+      .size = sizeof arg,
+      .flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING,
+      .start = start,
+      .end = end,
+      .category_mask = PAGE_IS_WRITTEN,
+      .return_mask = PAGE_IS_WRITTEN,
+    };
+    if (ioctl(w->pagemap, PAGEMAP_SCAN, &arg) < 0) return -1;
+  } else {
+    struct pm_scan_arg arg = {
+      .size = sizeof arg,
+      .flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING,
+      .end = end,
+      .vec = (uint64_t)w->vec,
+      .vec_len = VEC_MAX,
+      .category_mask = PAGE_IS_WRITTEN,
+      .return_mask = PAGE_IS_WRITTEN,
+    };
+    uint64_t cur = start, last_end = start;
+    while (cur < end) {
+      arg.start = cur;
+      int n = ioctl(w->pagemap, PAGEMAP_SCAN, &arg);
+      if (n < 0) return -1;
+      if (n > 0 && w->vec[n - 1].end > last_end) last_end = w->vec[n - 1].end;
+      uint64_t next = arg.walk_end > last_end ? arg.walk_end : last_end;
+      if (next <= cur && n == 0) return -1;
+      cur = next;
+    }
+  }
+  return now_ns() - t0;
+}
+
+/*
+ * The writer's side: one 32-bit store into each listed page (byte offset `pages[i] * page + word * 4`),
+ * timed. `value` changes per round so that a shadow copy sees the page as changed.
+ */
+double wwb_time_touch(uint64_t base, const uint32_t *pages, uint32_t n, uint32_t value) {
+  volatile uint32_t *p = (volatile uint32_t *)base;
+  const long page = sysconf(_SC_PAGESIZE) / 4;
+  double t0 = now_ns();
+  for (uint32_t i = 0; i < n; i++) p[(uint64_t)pages[i] * page + ((pages[i] * 2654435761u) >> 22) % page] = value;
+  return now_ns() - t0;
+}

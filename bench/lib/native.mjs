@@ -1,0 +1,80 @@
+/**
+ * The C reference (bench/c/scan.c): compiled with the machine's `cc` into bench/build/ as a shared
+ * object and called through koffi, so C and JS scan in the same process, in alternation. Timings
+ * are taken inside C. Returns null (and says why) when there is no compiler.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const source = join(here, '..', 'c', 'scan.c');
+const output = join(here, '..', 'build', 'libwwbench.so');
+
+function compile(log) {
+  const cc = process.env.CC || 'cc';
+  let fresh = false;
+  try {
+    fresh = statSync(output).mtimeMs >= statSync(source).mtimeMs;
+  } catch {
+    /* not built yet */
+  }
+  if (fresh) return true;
+  mkdirSync(dirname(output), { recursive: true });
+  try {
+    execFileSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-o', output, source], { stdio: ['ignore', 'ignore', 'pipe'] });
+    log(`compiled ${source} with ${cc} -O2`);
+    return true;
+  } catch (e) {
+    const why = e.code === 'ENOENT' ? `no C compiler (\`${cc}\` not found on PATH; install gcc, or set CC)` : `${cc} failed: ${String(e.stderr || e.message).trim()}`;
+    log(`C reference SKIPPED: ${why}. The C rows are left out.`);
+    return false;
+  }
+}
+
+/** The C loop, or null with the reason logged. */
+export function loadNative(log) {
+  if (!compile(log)) return null;
+  const lib = koffi.load(output);
+  const fns = {
+    open: lib.func('void *wwb_open(uint64_t len)'),
+    close: lib.func('void wwb_close(void *w)'),
+    address: lib.func('uint64_t wwb_address(void *w)'),
+    timeScan: lib.func('double wwb_time_scan(void *w, uint64_t offset, uint64_t length, int reset, int iters, void *pages)'),
+    result: lib.func('uint64_t wwb_result(void *w, uint64_t i)'),
+    timeReset: lib.func('double wwb_time_reset(void *w, int method)'),
+    timeTouch: lib.func('double wwb_time_touch(uint64_t base, void *pages, uint32_t n, uint32_t value)'),
+  };
+  const pagesOut = new BigInt64Array(1);
+  return {
+    /** A tracked region set up exactly as WriteWatch.allocate does. */
+    region(length) {
+      const w = fns.open(length);
+      if (!w) throw new Error(`C wwb_open(${length}) failed: errno ${koffi.errno()}`);
+      const address = Number(fns.address(w));
+      return {
+        address,
+        length,
+        /** ns for `iters` scans of [offset, offset+len); `pages` of the last one. */
+        scan(reset, iters = 1, offset = 0, len = length) {
+          const ns = fns.timeScan(w, offset, len, reset ? 1 : 0, iters, pagesOut);
+          if (ns < 0) throw new Error(`C scan failed: errno ${koffi.errno()}`);
+          return { ns, pages: Number(pagesOut[0]) };
+        },
+        result: (i) => Number(fns.result(w, i)),
+        /** 0 UFFDIO_WRITEPROTECT, 1 PAGEMAP_SCAN vec_len 0, 2 PAGEMAP_SCAN with a vector. */
+        reset(method) {
+          const ns = fns.timeReset(w, method);
+          if (ns < 0) throw new Error(`C reset ${method} failed: errno ${koffi.errno()}`);
+          return ns;
+        },
+        touch: (pages, value) => fns.timeTouch(address, pages, pages.length, value),
+        close: () => fns.close(w),
+      };
+    },
+    /** One timed store per listed page of any memory (the writer's side, in C). */
+    touchAt: (address, pages, value) => fns.timeTouch(address, pages, pages.length, value),
+  };
+}

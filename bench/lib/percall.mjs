@@ -1,0 +1,71 @@
+/**
+ * Per-call overhead: `iters` calls on a small clean region (16 pages, populated then reset), so the
+ * kernel has almost nothing to walk and what is left is the cost of a call. C loops inside C; JS
+ * loops in JS; the two alternate within each repetition.
+ */
+import { WriteWatch } from 'writewatch';
+import { now, since } from './clock.mjs';
+import { median } from './stats.mjs';
+
+const GET = Object.freeze({ reset: false });
+const RESET = Object.freeze({ reset: true });
+
+export function perCall({ native, win32, page, pages = 16, iters, reps }) {
+  const length = pages * page;
+  const ww = WriteWatch.allocate(length);
+  new Uint8Array(ww.buffer).fill(1);
+  ww.reset();
+  const c = native?.region(length);
+  if (c) {
+    c.touch(Uint32Array.from({ length: pages }, (_, i) => i), 1);
+    c.reset(0);
+  }
+  const w = win32?.region(length);
+  if (w) (w.dirty(Uint32Array.from({ length: pages }, (_, i) => i), 1), w.reset(), w.prepare(pages));
+  const out = new Float64Array(pages);
+  const cases = {
+    'C get': c && (() => c.scan(false, iters).ns),
+    'C get+reset': c && (() => c.scan(true, iters).ns),
+    'getInto': () => {
+      const t0 = now();
+      for (let i = 0; i < iters; i++) ww.getInto(out, GET);
+      return since(t0);
+    },
+    'getInto reset': () => {
+      const t0 = now();
+      for (let i = 0; i < iters; i++) ww.getInto(out, RESET);
+      return since(t0);
+    },
+    'get': () => {
+      const t0 = now();
+      for (let i = 0; i < iters; i++) ww.get(GET);
+      return since(t0);
+    },
+    'win32 getWriteWatch': w && (() => w.timeCalls(iters)),
+  };
+  const names = Object.keys(cases).filter((n) => cases[n]);
+  const times = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) cases[n](); // warm up (JIT, first-call setup)
+  for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i + r) % names.length];
+      times[n].push(cases[n]() / iters);
+    }
+  }
+  ww.close();
+  c?.close();
+  w?.close();
+  const ns = Object.fromEntries(names.map((n) => [n, median(times[n])]));
+  const ratio = (a, b) => (times[a] && times[b] ? median(times[a].map((x, i) => x / times[b][i])) : NaN);
+  return {
+    pages,
+    iters,
+    ns,
+    ratios: {
+      'getInto / C get': ratio('getInto', 'C get'),
+      'get / C get': ratio('get', 'C get'),
+      'getInto reset / C get+reset': ratio('getInto reset', 'C get+reset'),
+      'win32 / C get': ratio('win32 getWriteWatch', 'C get'),
+    },
+  };
+}
