@@ -32,6 +32,12 @@ describe('the bin', () => {
     expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).bin).toEqual({ writewatch: './dist/cli/main.js' });
   });
 
+  it('is executable and runs through its shebang (npm run build sets the mode)', () => {
+    const r = spawnSync(bin, ['probe', '--json'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(r.error, 'dist/cli/main.js must be executable: build with `npm run build`').toBeUndefined();
+    expect(r.status).toBe(JSON.parse(r.stdout).supported ? 0 : 1);
+  });
+
   it('prints usage for --help (exit 0) and for an unknown command (exit 2)', () => {
     const help = cli(['--help']);
     expect(help.status).toBe(0);
