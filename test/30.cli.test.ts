@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { format } from '../src/cli/probe.js';
 import { PAGE, describeKernel, kernel } from './support/kernel.js';
 
 const root = join(import.meta.dirname, '..');
@@ -70,6 +71,31 @@ describe('writewatch probe', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown option --jsn/);
     expect(r.stdout).toBe('');
+  });
+
+  it('text for an unsupported system lists every reason with its remedy (formatting only)', () => {
+    const reasons = [
+      'userfaultfd is unavailable: the userfaultfd syscall returned ENOSYS: allow userfaultfd in the seccomp profile',
+      '/proc/self/pagemap does not support the PAGEMAP_SCAN ioctl: Linux >= 6.7 is needed',
+    ];
+    const text = format({
+      supported: false,
+      reasons,
+      kernel: '6.1.0-test',
+      pageSize: 4096,
+      arch: 'x64',
+      userfaultfd: null,
+      pagemapScan: false,
+      categories: 0,
+      unprivilegedUserfaultfd: null,
+      endToEnd: false,
+    });
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^supported:\s+no$/);
+    expect(text).toMatch(/^userfaultfd:\s+no$/m);
+    expect(text).toMatch(/^PAGEMAP_SCAN:\s+no$/m);
+    expect(text).toMatch(/^vm\.unprivileged_userfaultfd:\s+unreadable$/m);
+    expect(lines.slice(-3)).toEqual(['why not, and what to do:', ...reasons.map((r) => `  - ${r}`)]);
   });
 
   describeKernel('on this kernel', () => {
