@@ -20,6 +20,8 @@ export interface ProbeResult {
   supported: boolean;
   /** Why not (empty when supported), each with what to do. */
   reasons: string[];
+  /** Works, but with known kernel bugs worth an upgrade (does not affect `supported`). */
+  warnings: string[];
   /** `uname -r`. */
   kernel: string;
   pageSize: number;
@@ -40,6 +42,7 @@ export function probe(): ProbeResult {
   const result: ProbeResult = {
     supported: false,
     reasons: [],
+    warnings: [],
     kernel: release(),
     pageSize: 0,
     arch: process.arch,
@@ -61,6 +64,14 @@ export function probe(): ProbeResult {
   if (major < minMajor || (major === minMajor && minor < minMinor)) {
     result.reasons.push(
       `Linux ${result.kernel} is older than ${minMajor}.${minMinor}, the first release with userfaultfd WP_ASYNC and PAGEMAP_SCAN on ${process.arch}: upgrade the kernel`,
+    );
+  }
+  const patch = parseInt(result.kernel.split('.')[2] ?? '0', 10) || 0;
+  if (major === 6 && (minor === 7 || (minor === 8 && patch < 10))) {
+    // kernel research §4: fixed in 6.9 and 6.8.10 (A/D bits lost by WP scans, uffd-wp misread on
+    // swap entries, stale WP bits left by close()).
+    result.warnings.push(
+      `Linux ${result.kernel} predates the PAGEMAP_SCAN/userfaultfd fixes of 6.9 (6.8.10): swapped-out pages can be misreported; upgrade to >= 6.9`,
     );
   }
   try {

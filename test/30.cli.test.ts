@@ -57,6 +57,7 @@ describe('writewatch probe', () => {
     expect(r.status).toBe(result.supported ? 0 : 1);
     expect(typeof result.supported).toBe('boolean');
     expect(Array.isArray(result.reasons)).toBe(true);
+    expect(Array.isArray(result.warnings)).toBe(true);
     expect(result.kernel).toBe(release());
     expect(result.pageSize).toBe(kernel.pageSize);
     expect(result.arch).toBe(process.arch);
@@ -81,6 +82,7 @@ describe('writewatch probe', () => {
     const text = format({
       supported: false,
       reasons,
+      warnings: ['Linux 6.7.1 predates the fixes of 6.9'],
       kernel: '6.1.0-test',
       pageSize: 4096,
       arch: 'x64',
@@ -95,6 +97,7 @@ describe('writewatch probe', () => {
     expect(text).toMatch(/^userfaultfd:\s+no$/m);
     expect(text).toMatch(/^PAGEMAP_SCAN:\s+no$/m);
     expect(text).toMatch(/^vm\.unprivileged_userfaultfd:\s+unreadable$/m);
+    expect(text).toMatch(/^warning: Linux 6\.7\.1 predates the fixes of 6\.9$/m);
     expect(lines.slice(-3)).toEqual(['why not, and what to do:', ...reasons.map((r) => `  - ${r}`)]);
   });
 

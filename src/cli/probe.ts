@@ -40,6 +40,7 @@ export function format(r: ProbeResult): string {
     `vm.unprivileged_userfaultfd: ${r.unprivilegedUserfaultfd ?? 'unreadable'}${unprivilegedNote(r.unprivilegedUserfaultfd)}`,
     `end-to-end write check:    ${r.endToEnd ? 'passed' : r.reasons.length ? 'not run or failed' : 'failed'}`,
   ];
+  for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
   if (r.reasons.length > 0) {
     lines.push('', 'why not, and what to do:');
     for (const reason of r.reasons) lines.push(`  - ${reason}`);
