@@ -248,8 +248,10 @@ describeKernel('win32: GetWriteWatch results', () => {
     w.setLastError(0);
     expect(w.resetWriteWatch(b, 8 * PAGE)).toBe(0xffffffff);
     expect(w.getLastError()).toBe(87);
-    // The untouched part still answers, and the allocation can still be released.
+    // The untouched part still answers; decommit and release still work.
     expect(written(b, 3 * PAGE)).toEqual([2]);
+    expect(w.virtualFree(b + 3n * P, 2 * PAGE, w.MEM_DECOMMIT)).toBe(true);
+    expect(fail(b, 8 * PAGE)).toBe(87);
     free(b);
   });
 

@@ -3,7 +3,7 @@
  * finding the one allocation that contains its whole (page-rounded) range; a range that runs into
  * a neighbour or a hole belongs to none, which is how a range spanning two allocations fails.
  */
-import { Mapping } from '../memory/mapping.js';
+import type { Mapping } from '../memory/mapping.js';
 import type { Userfaultfd } from '../uffd/userfaultfd.js';
 
 export class Allocation {
@@ -21,17 +21,14 @@ export class Allocation {
   readonly uffd: Userfaultfd | null;
   /** Per page: 0 when reserved only, else the PAGE_* protection it was committed or protected with. */
   readonly prot: Uint8Array;
-  /** AllocationProtect: the protection VirtualAlloc was called with. */
-  readonly allocationProtect: number;
 
-  constructor(mapping: Mapping, uffd: Userfaultfd | null, pageSize: number, allocationProtect: number) {
+  constructor(mapping: Mapping, uffd: Userfaultfd | null, pageSize: number) {
     this.mapping = mapping;
     this.base = mapping.address;
     this.size = mapping.length;
     this.end = this.base + this.size;
     this.uffd = uffd;
     this.prot = new Uint8Array(this.size / pageSize);
-    this.allocationProtect = allocationProtect;
   }
 }
 

@@ -9,12 +9,13 @@
  * then armed so that it starts clean.
  */
 import createDebug from 'debug';
-import { SystemCallError, UnsupportedError } from '../errors.js';
+import { LostError, SystemCallError, UnsupportedError } from '../errors.js';
 import { MADV_DONTNEED, MADV_NOHUGEPAGE, PROT_NONE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
+import { lostFromWriteProtect } from '../writewatch/lost.js';
 import { Allocation, addAllocation, findAllocation, removeAllocation } from './allocations.js';
 import { checkAddress, checkBox, checkDword, checkSize, type Box } from './args.js';
 import {
@@ -73,8 +74,8 @@ function allocate(address: bigint, size: number, type: number, protect: number):
     if (r.outside) return STATUS_NOT_MAPPED_VIEW;
     const a = findAllocation(r.start, r.end);
     if (!a) return STATUS_NOT_MAPPED_VIEW;
-    commit(a, r.start, r.end, protect);
-    return BigInt(r.start);
+    const status = commit(a, r.start, r.end, protect);
+    return status || BigInt(r.start);
   }
   if (r.outside) return STATUS_INVALID_PARAMETER;
   const a = reserve(address === 0n ? undefined : BigInt(r.start), r.end - r.start, type, protect, page);
@@ -86,11 +87,30 @@ function allocate(address: bigint, size: number, type: number, protect: number):
 }
 
 /** Committing never writes: mprotect only, so a committed (or recommitted) page reads clean. */
-function commit(a: Allocation, start: number, end: number, protect: number): void {
+function commit(a: Allocation, start: number, end: number, protect: number): number {
   const page = getPageSize();
-  a.mapping.protect(start - a.base, end - start, unixProt(protect));
+  const status = mprotect(a, start, end, unixProt(protect));
+  if (status) return status;
   a.prot.fill(protect, (start - a.base) / page, (end - a.base) / page);
   debug('commit 0x%s +0x%s protect %d', start.toString(16), (end - start).toString(16), protect);
+  return 0;
+}
+
+/**
+ * mprotect, with ENOMEM (the process hit vm.max_map_count: every protection boundary splits a
+ * mapping) answered as Windows answers exhausted resources, STATUS_NO_MEMORY (last error 8).
+ */
+function mprotect(a: Allocation, start: number, end: number, prot: number): number {
+  try {
+    a.mapping.protect(start - a.base, end - start, prot);
+    return 0;
+  } catch (e) {
+    if (e instanceof SystemCallError && e.code === 'ENOMEM') {
+      debug('mprotect 0x%s: %s', start.toString(16), e.message);
+      return STATUS_NO_MEMORY;
+    }
+    throw e;
+  }
 }
 
 function reserve(at: bigint | undefined, length: number, type: number, protect: number, page: number): Allocation | number {
@@ -133,7 +153,7 @@ function reserve(at: bigint | undefined, length: number, type: number, protect: 
       return STATUS_NOT_SUPPORTED;
     }
   }
-  return new Allocation(mapping, uffd, page, protect);
+  return new Allocation(mapping, uffd, page);
 }
 
 /**
@@ -165,8 +185,7 @@ function free(address: bigint, size: number, type: number): number {
       if (start !== a.base) return STATUS_INVALID_PARAMETER;
       end = a.end;
     }
-    decommit(a, start, end);
-    return 0;
+    return decommit(a, start, end);
   }
   return STATUS_INVALID_PARAMETER;
 }
@@ -183,17 +202,26 @@ function release(a: Allocation): void {
   debug('VirtualFree MEM_RELEASE 0x%s', a.base.toString(16));
 }
 
-function decommit(a: Allocation, start: number, end: number): void {
+function decommit(a: Allocation, start: number, end: number): number {
   const off = start - a.base;
   const len = end - start;
   const page = getPageSize();
-  a.mapping.protect(off, len, PROT_NONE);
+  const status = mprotect(a, start, end, PROT_NONE);
+  if (status) return status;
   a.mapping.advise(off, len, MADV_DONTNEED);
+  a.prot.fill(0, off / page, (end - a.base) / page);
   // MADV_DONTNEED zaps the PTEs, and a zapped entry reads as written until armed again: re-arm
   // after the zap, so decommitted pages read clean and recommitting does not dirty them.
-  a.uffd?.writeProtect(start, len);
-  a.prot.fill(0, off / page, (end - a.base) / page);
+  try {
+    a.uffd?.writeProtect(start, len);
+  } catch (e) {
+    const lost = lostFromWriteProtect(e, start, end);
+    if (!(lost instanceof LostError)) throw lost;
+    // The pages are decommitted either way; GetWriteWatch will report the lost tracking (87).
+    debug('decommit 0x%s: %s', start.toString(16), lost.message);
+  }
   debug('decommit 0x%s +0x%s', start.toString(16), len.toString(16));
+  return 0;
 }
 
 /**
@@ -223,7 +251,8 @@ function protectRange(address: bigint, size: number, protect: number, old: Box |
   const bad = checkProtect(protect, false);
   if (bad) return bad;
   const previous = a.prot[first];
-  a.mapping.protect(r.start - a.base, r.end - r.start, unixProt(protect));
+  const status = mprotect(a, r.start, r.end, unixProt(protect));
+  if (status) return status;
   a.prot.fill(protect, first, last);
   old.value = previous;
   return 0;

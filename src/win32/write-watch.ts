@@ -112,9 +112,11 @@ export function ntGetWriteWatch(
   sink.reserve(max);
   sink.page = page;
   sink.count = 0;
+  const reset = (flags & WRITE_WATCH_FLAG_RESET) !== 0;
   try {
-    assertMapped(start, end);
-    selfScanner().scan(start, end, (flags & WRITE_WATCH_FLAG_RESET) !== 0, max, sink);
+    // A get without reset changes nothing, and fails whole by itself (EPERM) if tracking was lost.
+    assertMapped(start, end, reset);
+    selfScanner().scan(start, end, reset, max, sink);
   } catch (e) {
     if (!(e instanceof LostError)) throw e;
     debug('GetWriteWatch 0x%s: %s', start.toString(16), e.message);
