@@ -3,7 +3,7 @@
  * test's own process and on a child process whose pages the test laid out.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import koffi from 'koffi';
@@ -170,6 +170,23 @@ describeKernel('writewatch scan', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`writewatch scan: no process with pid ${pidMax} (ENOENT: /proc/${pidMax} does not exist or the process exited)\n`);
+  });
+
+  it('says a kernel thread has no address space, rather than that it does not exist', () => {
+    // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat; none are visible inside a pid namespace.
+    const kthread = readdirSync('/proc').find((d) => {
+      if (!/^\d+$/.test(d)) return false;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]) & 0x00200000) !== 0;
+      } catch {
+        return false;
+      }
+    });
+    if (kthread === undefined) return;
+    const r = cli([kthread]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`writewatch scan: pid ${kthread} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
   });
 
   it('fails clearly for a process it may not read', () => {

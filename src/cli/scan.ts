@@ -2,7 +2,7 @@
  * `writewatch scan [pid]`: residency of every mapping of a process from read-only PAGEMAP_SCAN
  * queries (present, swapped, zero page, huge), as a table, a picture (`--map`, `--svg`) or JSON.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { UnsupportedError } from '../errors.js';
 import { categoryNames } from '../pagemap/categories.js';
 import { CLASS, CLASSES, bucketPages, scanResidency, type MappingResidency, type ProcessResidency } from '../pagemap/residency.js';
@@ -104,8 +104,11 @@ export async function run(args: string[]): Promise<number> {
 function explain(e: unknown, pid: string): string {
   const err = e as { code?: string; message?: string };
   switch (err.code) {
-    case 'ENOENT':
     case 'ESRCH':
+      // open() of /proc/<pid>/pagemap is ESRCH when the task has no mm: kernel threads, exiting tasks.
+      if (existsSync(`/proc/${pid}`)) return `pid ${pid} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)`;
+    // fallthrough
+    case 'ENOENT':
       return `no process with pid ${pid} (${err.code}: /proc/${pid} does not exist or the process exited)`;
     case 'EACCES':
     case 'EPERM':

@@ -95,8 +95,8 @@ function scanMappings(fd: number, pid: number | 'self', maps: MapsEntry[], width
       scanned: Number.isFinite(m.start) && Number.isFinite(m.end),
     };
     out.push(r);
+    r.pages = Number((BigInt(`0x${m.endHex}`) - BigInt(`0x${m.startHex}`)) / BigInt(page));
     if (!r.scanned) continue;
-    r.pages = (m.end - m.start) / page;
     const n = width > 0 ? Math.min(width, r.pages) : 0;
     const buckets = n > 0 ? new Float64Array(n * CLASSES) : undefined;
     if (buckets) r.buckets = buckets;
