@@ -108,7 +108,7 @@ describeKernel('WriteWatch arguments', () => {
   it('getInto: out must be a Float64Array; nothing is written into a rejected one', () => {
     const ww = dirty();
     for (const out of [[0, 0, 0], new Uint32Array(4), new BigUint64Array(4), new Float32Array(4), null, undefined, 3, new ArrayBuffer(32)]) {
-      expectCode(() => ww.getInto(out as Float64Array, { reset: true }), 'ERR_INVALID_ARG_TYPE');
+      expectCode(() => ww.getInto(out as unknown as Float64Array, { reset: true }), 'ERR_INVALID_ARG_TYPE');
     }
     const arr = [9, 9, 9];
     expectCode(() => ww.getInto(arr as unknown as Float64Array, { reset: true }), 'ERR_INVALID_ARG_TYPE');
