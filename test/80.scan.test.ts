@@ -26,7 +26,7 @@ import { acceptedCategories, categoryNames, scanAccepts } from '../src/pagemap/c
 import { parseMaps, readMaps } from '../src/pagemap/maps.js';
 import { PagemapQuery, type PagemapRegion } from '../src/pagemap/query.js';
 import { closeFd, openPagemap } from '../src/pagemap/raw.js';
-import { CLASS, CLASSES, scanResidency, type MappingResidency } from '../src/pagemap/residency.js';
+import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/pagemap/residency.js';
 import { PAGE, describeKernel } from './support/kernel.js';
 
 const MADV_GUARD_INSTALL = 102;
@@ -378,6 +378,16 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
     expect(q.closed).toBe(true);
     expect(() => q.count(r.address, r.address + r.length)).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
   });
+});
+
+it('builds the residency query only from bits the kernel accepts (6.7: no SOFT_DIRTY, before 6.16: no GUARD)', () => {
+  for (const accepted of [0x7f, 0xff, 0x1ff]) {
+    const q = residencyQuery(accepted);
+    expect((q.anyOf! | q.returnMask!) & ~accepted).toBe(0);
+    expect(q.anyOf! & (PAGE_IS.PRESENT | PAGE_IS.SWAPPED)).toBe(PAGE_IS.PRESENT | PAGE_IS.SWAPPED);
+    expect(q.returnMask! & PAGE_IS.GUARD).toBe(accepted & PAGE_IS.GUARD);
+    expect(q.returnMask! & PAGE_IS.SOFT_DIRTY).toBe(0);
+  }
 });
 
 it('parses /proc/<pid>/maps lines, keeping addresses beyond 2^53 as hex only', () => {

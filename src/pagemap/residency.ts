@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { PAGE_IS } from './abi.js';
 import { acceptedCategories } from './categories.js';
 import { readMaps, type MapsEntry } from './maps.js';
-import { PagemapQuery } from './query.js';
+import { PagemapQuery, type QueryOptions } from './query.js';
 import { closeFd, openPagemap } from './raw.js';
 
 const debug = createDebug('writewatch:pagemap');
@@ -76,14 +76,23 @@ export function scanResidency(pid: number | 'self' = 'self', options: ResidencyO
   }
 }
 
+/**
+ * The query behind the counts, from the bits this kernel accepts: GUARD (6.16+) only where it
+ * exists, SOFT_DIRTY never (it would split regions without changing any count).
+ */
+export function residencyQuery(accepted: number): QueryOptions {
+  const guard = accepted & PAGE_IS.GUARD;
+  return {
+    // Only pages that exist: pte_none holes are WRITTEN on current kernels and would flood the output.
+    anyOf: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | guard,
+    returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.HUGE | PAGE_IS.FILE | PAGE_IS.WPALLOWED | guard,
+  };
+}
+
 function scanMappings(fd: number, pid: number | 'self', maps: MapsEntry[], width: number): ProcessResidency {
   const accepted = acceptedCategories(fd);
   const guard = accepted & PAGE_IS.GUARD;
-  // Only pages that exist: pte_none holes are WRITTEN on current kernels and would flood the output.
-  const existing = new PagemapQuery(fd, {
-    anyOf: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | guard,
-    returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.HUGE | PAGE_IS.FILE | PAGE_IS.WPALLOWED | guard,
-  });
+  const existing = new PagemapQuery(fd, residencyQuery(accepted));
   const written = new PagemapQuery(fd, { required: PAGE_IS.WPALLOWED | PAGE_IS.WRITTEN, returnMask: 0 });
   const page = existing.pageSize;
   const out: MappingResidency[] = [];
