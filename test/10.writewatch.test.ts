@@ -51,6 +51,21 @@ describeKernel('WriteWatch.allocate', () => {
     }
   });
 
+  it('the API.md example: 64 MiB, one byte at 5000', () => {
+    const ww = alloc(64 << 20);
+    new Uint8Array(ww.buffer)[5000] = 1;
+    const page = Math.floor(5000 / PAGE) * PAGE;
+    expect(ww.get()).toEqual([page]);
+    expect(ww.get({ reset: true })).toEqual([page]);
+    expect(ww.get()).toEqual([]);
+    // One write per 2 MiB (where a transparent huge page would begin): still one page each.
+    const step = (2 << 20) / PAGE;
+    const pages = range(0, (64 << 20) / PAGE / step).map((i) => i * step + 3);
+    touch(ww, pages);
+    expect(ww.get({ reset: true })).toEqual(offsets(pages));
+    expect(ww.get()).toEqual([]);
+  });
+
   it('fresh memory reads clean, zero-filled, and stays clean after every page was read', () => {
     const ww = alloc(64 * PAGE);
     expect(ww.get()).toEqual([]);
