@@ -1,0 +1,138 @@
+/**
+ * Runs every example as a user would (`node examples/<name>/index.mjs`, importing the package by
+ * name, so the build must exist: npm test builds first) and checks what it prints against what
+ * the example's own workload must produce, computed here independently.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, expect, it } from 'vitest';
+import { describeKernel, PAGE } from './support/kernel.js';
+
+const ROOT = resolve(__dirname, '..');
+
+function run(example: string, ...args: string[]): string[] {
+  const out = execFileSync(process.execPath, [join(ROOT, 'examples', example, 'index.mjs'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return out.trimEnd().split('\n');
+}
+
+/** "a-b,c" → every row listed. */
+function rowsOf(list: string): number[] {
+  const rows: number[] = [];
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let r = a; r <= (b ?? a); r++) rows.push(r);
+  }
+  return rows;
+}
+
+beforeAll(() => {
+  expect(existsSync(join(ROOT, 'dist/index.js')), 'build first: npx tsc -p .').toBe(true);
+});
+
+describeKernel('70 examples', () => {
+  it('framebuffer: each frame redraws exactly the rows the guest wrote, and the screen equals the guest framebuffer', () => {
+    const frames = 45; // long enough for the box to bounce off the bottom and the right edge
+    const lines = run('framebuffer', String(frames));
+    const frameLines = lines.filter((l) => l.startsWith('frame'));
+    expect(frameLines).toHaveLength(frames + 1);
+    let prevY = -1;
+    let bounced = false;
+    for (const line of frameLines) {
+      const m = /^frame +(\d+): box at \((\d+),(\d+)\) redraw rows ([\d,-]+) \((\d+)\/256 rows\)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const [f, , y] = [Number(m![1]), Number(m![2]), Number(m![3])];
+      const want = new Set<number>();
+      if (f === 0) for (let r = 0; r < 256; r++) want.add(r);
+      else {
+        for (let r = 0; r < 32; r++) want.add(prevY + r).add(y + r); // erased and drawn
+        if (f % 8 === 0) want.add(255); // the progress pixel
+        if (y < prevY) bounced = true;
+      }
+      // A 4 KiB page is a 1024-pixel row: the dirty rows are exactly the rows written.
+      if (PAGE === 4096) expect(rowsOf(m![4]), line).toEqual([...want].sort((a, b) => a - b));
+      expect(Number(m![5])).toBe(rowsOf(m![4]).length);
+      prevY = y;
+    }
+    expect(bounced).toBe(true);
+    expect(lines.find((l) => l.startsWith('screen sha256'))).toMatch(/: identical$/);
+    const thumb = lines.filter((l) => l.startsWith('  |'));
+    expect(thumb).toHaveLength(16);
+    expect(thumb.join('').match(/#/g)?.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('incremental-snapshot: snapshots hold only written pages and the chain, restored here independently, is byte-exact', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ww-snap-test-'));
+    try {
+      const ticks = 10;
+      const lines = run('incremental-snapshot', dir, String(ticks));
+      const snaps = lines.filter((l) => l.startsWith('snapshot'));
+      expect(snaps).toHaveLength(ticks + 1);
+      const printed = snaps.map((l) => {
+        const m = /^snapshot +(\d+): +(\d+) runs, +([\d.]+) MiB written of ([\d.]+) MiB \(([\d.]+)%\) +state ([0-9a-f]{16})$/.exec(l);
+        expect(m, l).not.toBeNull();
+        return { runs: Number(m![2]), written: Number(m![3]), size: Number(m![4]), hash: m![6] };
+      });
+      expect(printed[0].written).toBe(printed[0].size);
+      for (let k = 1; k <= ticks; k++) {
+        // The level load at tick ticks/2 fills 8 MiB of new memory; other ticks write ~1 MiB.
+        expect(printed[k].written, snaps[k]).toBeLessThan(k === ticks >> 1 ? 10 : 2);
+        expect(printed[k].runs).toBeGreaterThan(1);
+      }
+      expect(printed[ticks].size).toBe(printed[0].size + 16); // the memory grew by 16 MiB
+      expect(lines.at(-1)).toMatch(/^restored chain is byte-exact: yes/);
+
+      // Restore the chain from the files ourselves and compare with the state hashed at each snapshot.
+      const files = readdirSync(dir).filter((f) => f.endsWith('.snap')).sort();
+      expect(files).toHaveLength(ticks + 1);
+      let image = Buffer.alloc(0);
+      files.forEach((f, seq) => {
+        const file = readFileSync(join(dir, f));
+        expect(file.toString('latin1', 0, 8)).toBe('WWSNAP1\0');
+        const length = file.readUInt32LE(12);
+        if (length !== image.length) image = Buffer.concat([image, Buffer.alloc(length - image.length)]);
+        const n = file.readUInt32LE(16);
+        let at = 20 + 8 * n;
+        for (let i = 0; i < n; i++) {
+          const offset = file.readUInt32LE(20 + 8 * i), len = file.readUInt32LE(24 + 8 * i);
+          expect(offset % PAGE).toBe(0);
+          file.copy(image, offset, at, at + len);
+          at += len;
+        }
+        expect(at).toBe(file.length);
+        expect(file.length / 1048576).toBeCloseTo(printed[seq].written, 1);
+        expect(createHash('sha256').update(image).digest('hex').slice(0, 16), f).toBe(printed[seq].hash);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gpu-upload: each frame uploads exactly the coalesced ranges the worker animated, and the GPU copy ends identical', () => {
+    const frames = 8;
+    const lines = run('gpu-upload', String(frames));
+    expect(lines[0]).toBe('frame 0: initial upload of 6144 KiB');
+    const page = (b: number, up: boolean) => (up ? Math.ceil(b / PAGE) : Math.floor(b / PAGE)) * PAGE;
+    for (let f = 1; f <= frames; f++) {
+      const want: string[] = [];
+      const flag = [16384 * 32, (16384 + 4096) * 32];
+      want.push(`vertices ${flag[0] / 32}-${flag[1] / 32 - 1} (${(flag[1] - flag[0]) >> 10} KiB)`);
+      if (f % 2 === 0) {
+        const s = page(40000 * 32, false), e = page(41000 * 32, true);
+        want.push(`vertices ${s / 32}-${Math.ceil(e / 32) - 1} (${(e - s) >> 10} KiB)`);
+      }
+      const y = (f * 24) % (1024 - 64);
+      if (PAGE === 4096) want.push(`texture rows ${y}-${y + 63} (256 KiB)`);
+      const line = lines.find((l) => l.startsWith(`frame ${f}:`));
+      expect(line).toBeDefined();
+      if (PAGE === 4096) expect(line).toBe(`frame ${f}: ${want.length} uploads, ${want.reduce((n, w) => n + Number(/\((\d+) KiB\)/.exec(w)![1]), 0)} KiB of 6144 KiB: ${want.join(', ')}`);
+    }
+    expect(lines.at(-1)).toBe('GPU copy matches the shared buffer: yes');
+  });
+});
