@@ -3,7 +3,7 @@
  * first: `npm test` does). The demo's page maps are checked against the ball positions it prints,
  * recomputed here from the frame geometry, so a demo that printed plausible noise would fail.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -208,6 +208,17 @@ describe('writewatch demo', () => {
         const covers = row * cellRows <= y + radius && (row + 1) * cellRows > y - radius;
         expect([row, drawn]).toEqual([row, covers]);
       });
+    });
+
+    it('a reader that goes away early (| head) ends the demo quietly, exit 0', async () => {
+      const child = spawn(process.execPath, [bin, 'demo', '--frames', '500', '--delay', '5'], { cwd: root });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      child.stdout.destroy(); // the pipe's read end closes: the next write gets EPIPE
+      const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+      expect(stderr).toBe('');
+      expect([code, signal]).toEqual([0, null]);
     });
 
     it('--no-color in a pseudo-terminal still animates in place and ends by itself', () => {

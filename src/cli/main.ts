@@ -9,6 +9,12 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   scan: () => import('./scan.js'),
 };
 
+// A reader that goes away (`writewatch demo | head`) is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   const load = name !== undefined ? commands[name] : undefined;
