@@ -52,9 +52,11 @@ export function renderSvg(r: ProcessResidency, title: string): string {
   });
   const ly = ROW * (r.mappings.length + 2) - 3;
   const legend: [string, string][] = [['hsl(140, 60%, 25%)', 'resident'], ['#90e0ef', 'zero page'], ['#7b2cbf', 'huge'], ['#f77f00', 'swapped / uffd marker'], ['#d62828', 'guard'], ['#eeeeee', 'not resident']];
-  legend.forEach(([c, t], i) => {
-    out.push(`<rect x="${4 + i * 120}" y="${ly - 8}" width="8" height="8" fill="${c}"/><text x="${16 + i * 120}" y="${ly}">${t}</text>`);
-  });
+  let x = 4;
+  for (const [c, t] of legend) {
+    out.push(`<rect x="${x}" y="${ly - 8}" width="8" height="8" fill="${c}"/><text x="${x + 12}" y="${ly}">${t}</text>`);
+    x += 12 + t.length * 6 + 18; // 10px monospace is 6px per character
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
