@@ -49,6 +49,8 @@ describeKernel('win32: VirtualAlloc', () => {
     expect(perms(reserved)).toBe('---p'); // reserve-only pages are PROT_NONE
     const noaccess = alloc(PAGE, w.MEM_RESERVE | w.MEM_COMMIT, w.PAGE_NOACCESS);
     expect(perms(noaccess)).toBe('---p');
+    const top = alloc(PAGE, w.MEM_RESERVE | w.MEM_COMMIT | 0x100000 /* MEM_TOP_DOWN: a hint */, w.PAGE_READWRITE);
+    expect(perms(top)).toBe('rw-p');
   });
 
   it('argument errors, with Windows last errors', () => {
@@ -57,6 +59,8 @@ describeKernel('win32: VirtualAlloc', () => {
     fails(() => w.virtualAlloc(0n, PAGE, 0, w.PAGE_READWRITE), 87, 'type 0');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_DECOMMIT, w.PAGE_READWRITE), 87, 'a free type');
     fails(() => w.virtualAlloc(0n, PAGE, rw | 0x40000000, w.PAGE_READWRITE), 87, 'unknown type bits');
+    fails(() => w.virtualAlloc(0n, PAGE, 0x80000 /* MEM_RESET */, w.PAGE_READWRITE), w.ERROR_NOT_SUPPORTED, 'MEM_RESET');
+    fails(() => w.virtualAlloc(0n, PAGE, rw | 0x20000000 /* MEM_LARGE_PAGES */, w.PAGE_READWRITE), w.ERROR_NOT_SUPPORTED, 'large pages');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_WRITE_WATCH, w.PAGE_READWRITE), 87, 'MEM_WRITE_WATCH alone');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE), 87, 'MEM_WRITE_WATCH without MEM_RESERVE');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_RESERVE, 0), 87, 'protect 0');

@@ -96,6 +96,23 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(w.getLastError()).toBe(w.ERROR_NOACCESS);
   });
 
+  it('an addresses array over a resizable buffer is written in full after it grows', () => {
+    const b = alloc(16);
+    const view = new Uint8Array(w.viewMemory(b, 16 * PAGE));
+    const buf = new (ArrayBuffer as any)(8 * 2, { maxByteLength: 8 * 16 }) as ArrayBuffer & { resize(n: number): void };
+    const arr = new BigUint64Array(buf); // length-tracking
+    view[PAGE] = 1;
+    const count = { value: 2 };
+    expect(w.getWriteWatch(0, b, 16 * PAGE, arr, count, { value: 0 })).toBe(0);
+    expect([...arr]).toEqual([b + P, 0n]);
+    for (const i of [3, 5, 7, 9, 11]) view[i * PAGE] = 1;
+    buf.resize(8 * 16);
+    count.value = 16;
+    expect(w.getWriteWatch(0, b, 16 * PAGE, arr, count, { value: 0 })).toBe(0);
+    expect(count.value).toBe(6);
+    expect([...arr.subarray(0, 6)]).toEqual([1, 3, 5, 7, 9, 11].map((i) => b + BigInt(i) * P));
+  });
+
   it('write order is irrelevant: output is ascending', () => {
     const b = alloc(64);
     const view = new Uint8Array(w.viewMemory(b, 64 * PAGE));

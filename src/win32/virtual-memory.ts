@@ -40,12 +40,18 @@ const debug = createDebug('writewatch:win32');
 
 const range = newRange();
 
+/** A placement hint: honoured by ignoring it, as any address is acceptable to a caller that gives none. */
+const MEM_TOP_DOWN = 0x100000;
+/** Valid VirtualAlloc types that are not emulated: MEM_RESET, MEM_RESET_UNDO, MEM_LARGE_PAGES, MEM_PHYSICAL. */
+const NOT_EMULATED = 0x80000 | 0x1000000 | 0x20000000 | 0x400000;
+
 /**
  * VirtualAlloc. Returns the base of the (page-rounded) range, or 0n with the last error set:
  * 87 for a zero size, unknown or missing type bits, MEM_WRITE_WATCH without MEM_RESERVE or a bad
  * protection; 487 to commit outside a reservation or to reserve where something is mapped; 50
- * for a protection not emulated, or MEM_WRITE_WATCH on a kernel without userfaultfd WP_ASYNC +
- * PAGEMAP_SCAN (how Wine's tests and the .NET GC recognise "write watch unsupported").
+ * for a type or protection not emulated (MEM_RESET, MEM_LARGE_PAGES, PAGE_EXECUTE_*, PAGE_GUARD…),
+ * or MEM_WRITE_WATCH on a kernel without userfaultfd WP_ASYNC + PAGEMAP_SCAN (how Wine's tests and
+ * the .NET GC recognise "write watch unsupported"). MEM_TOP_DOWN is accepted and ignored.
  */
 export function virtualAlloc(address: bigint, size: number, allocationType: number, protect: number): bigint {
   const addr = checkAddress('address', address);
@@ -62,7 +68,8 @@ export function virtualAlloc(address: bigint, size: number, allocationType: numb
 
 function allocate(address: bigint, size: number, type: number, protect: number): bigint | number {
   if (size === 0) return STATUS_INVALID_PARAMETER;
-  if (type & ~(MEM_COMMIT | MEM_RESERVE | MEM_WRITE_WATCH)) return STATUS_INVALID_PARAMETER;
+  if (type & ~(MEM_COMMIT | MEM_RESERVE | MEM_WRITE_WATCH | MEM_TOP_DOWN | NOT_EMULATED)) return STATUS_INVALID_PARAMETER;
+  if (type & NOT_EMULATED) return STATUS_NOT_SUPPORTED;
   if (!(type & (MEM_COMMIT | MEM_RESERVE))) return STATUS_INVALID_PARAMETER;
   if (type & MEM_WRITE_WATCH && !(type & MEM_RESERVE)) return STATUS_INVALID_PARAMETER;
   const bad = checkProtect(protect, true);

@@ -54,7 +54,8 @@ let lastOut32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 function copyOut(out: BigUint64Array | bigint[], n: number): void {
   const buf = sink.buf;
   if (out instanceof BigUint64Array) {
-    if (out !== lastOut) {
+    // Re-derived when the array changes, or its length does (a view that tracks a resizable buffer).
+    if (out !== lastOut || lastOut32.length !== out.length * 2) {
       lastOut = out;
       lastOut32 = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
     }
