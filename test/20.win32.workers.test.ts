@@ -1,0 +1,78 @@
+/**
+ * Threads. Writes from any thread of the process count: the page tables are the process's. The
+ * allocation table is the JS thread's own (each worker has its own module instance), so a worker
+ * asking about the main thread's allocation gets what Windows says of memory it never allocated
+ * with MEM_WRITE_WATCH: 87. The worker that imports the package uses the build (`dist/`).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterEach, expect, it } from 'vitest';
+import * as w from '../src/win32/index.js';
+import { describeKernel, PAGE } from './support/kernel.js';
+
+const P = BigInt(PAGE);
+const live: bigint[] = [];
+afterEach(() => {
+  for (const b of live.splice(0)) w.virtualFree(b, 0, w.MEM_RELEASE);
+});
+
+function inWorker<T>(body: string, data: unknown): Promise<T> {
+  const src = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    (async (data) => { ${body} })(workerData).then(
+      (result) => parentPort.postMessage({ result }),
+      (e) => parentPort.postMessage({ error: String((e && e.stack) || e) }),
+    );`;
+  return new Promise<T>((ok, fail) => {
+    const worker = new Worker(src, { eval: true, workerData: data });
+    worker.once('message', (m: { result?: T; error?: string }) => (m.error ? fail(new Error(m.error)) : ok(m.result as T)));
+    worker.once('error', fail);
+  });
+}
+
+function written(base: bigint, size: number): number[] {
+  const addrs = new BigUint64Array(size / PAGE);
+  const count = { value: addrs.length };
+  expect(w.getWriteWatch(0, base, size, addrs, count, { value: 0 })).toBe(0);
+  return [...addrs.subarray(0, count.value)].map((a) => Number((a - base) / P));
+}
+
+describeKernel('win32: threads', () => {
+  it('writes a worker makes through a view of the address are reported', async () => {
+    const b = w.virtualAlloc(0n, 32 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(b).not.toBe(0n);
+    live.push(b);
+    await inWorker(
+      `const koffi = require(data.koffi);
+       const u8 = new Uint8Array(koffi.view(data.address, data.length));
+       for (const i of data.pages) u8[i * data.page + 3] = 1;`,
+      { koffi: require.resolve('koffi'), address: b, length: 32 * PAGE, page: PAGE, pages: [30, 2, 17] },
+    );
+    expect(written(b, 32 * PAGE)).toEqual([2, 17, 30]);
+  });
+
+  it("a worker's own module does not know the main thread's allocations (87), and manages its own", async () => {
+    const dist = resolve(__dirname, '../dist/win32/index.js');
+    expect(existsSync(dist), 'build first: npx tsc -p .').toBe(true);
+    const b = w.virtualAlloc(0n, 4 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    live.push(b);
+    const r = await inWorker<{ foreign: number[]; own: number }>(
+      `const w = await import(data.dist);
+       const gran = { value: 0 };
+       const get = (base) => {
+         const count = { value: 4 };
+         const ret = w.getWriteWatch(0, base, 4 * data.page, new BigUint64Array(4), count, gran);
+         return ret === 0 ? count.value : -w.getLastError();
+       };
+       const foreign = [get(data.base), w.resetWriteWatch(data.base, data.page) === 0 ? 0 : -w.getLastError()];
+       const mine = w.virtualAlloc(0n, 4 * data.page, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+       new Uint8Array(w.viewMemory(mine, 4 * data.page))[data.page] = 1;
+       const own = get(mine);
+       w.virtualFree(mine, 0, w.MEM_RELEASE);
+       return { foreign, own };`,
+      { dist, base: b, page: PAGE },
+    );
+    expect(r).toEqual({ foreign: [-87, -87], own: 1 });
+  });
+});
