@@ -135,4 +135,37 @@ describeKernel('70 examples', () => {
     }
     expect(lines.at(-1)).toBe('GPU copy matches the shared buffer: yes');
   });
+
+  it('win32-shim: a guest\'s kernel32 calls through the thunks get Windows\' results, out-parameters in guest memory', () => {
+    const lines = run('win32-shim');
+    // Every result below is a Windows rule (WINDOWS-SEMANTICS.md): one entry per written page in
+    // ascending order, partial results reset only what they return, decommit clears, error codes.
+    const calls = lines.filter((l) => !l.startsWith('#'));
+    if (PAGE !== 4096) return void expect(calls.length).toBeGreaterThan(20);
+    expect(calls).toEqual([
+      `VirtualAlloc(NULL, 0x40000, MEM_RESERVE|MEM_WRITE_WATCH, PAGE_READWRITE) = heap`,
+      `VirtualAlloc(heap, 0x10000, MEM_COMMIT, PAGE_READWRITE) = heap`,
+      `VirtualAlloc(NULL, 0x1000, MEM_COMMIT|MEM_RESERVE, PAGE_READWRITE) = locals`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 0, granularity 0x1000, []`,
+      `GetWriteWatch(WRITE_WATCH_FLAG_RESET, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 3, granularity 0x1000, [heap, heap+0x2000, heap+0x9000]`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 0, granularity 0x1000, []`,
+      `GetWriteWatch(WRITE_WATCH_FLAG_RESET, heap, 0x40000, locals+0x100, &count=2, locals+0x8) = 0: count 2, granularity 0x1000, [heap+0x1000, heap+0x2000]`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 3, granularity 0x1000, [heap+0x3000, heap+0x4000, heap+0x5000]`,
+      `GetWriteWatch(0, heap+0x4000, 0x2000, locals+0x100, &count=64, locals+0x8) = 0: count 2, granularity 0x1000, [heap+0x4000, heap+0x5000]`,
+      `ResetWriteWatch(heap, 0x40000) = 0`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 0, granularity 0x1000, []`,
+      `VirtualFree(heap+0x6000, 0x1000, MEM_DECOMMIT) = 1`,
+      `VirtualAlloc(heap+0x6000, 0x1000, MEM_COMMIT, PAGE_READWRITE) = heap+0x6000`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=64, locals+0x8) = 0: count 0, granularity 0x1000, []`,
+      `GetWriteWatch(0, locals, 0x1000, locals+0x100, &count=64, locals+0x8) = 0xffffffff (GetLastError 87)`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, NULL, locals+0x8) = 0xffffffff (GetLastError 998)`,
+      `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=0, locals+0x8) = 0xffffffff (GetLastError 87)`,
+      `GetWriteWatch(0, heap, 0x40001, locals+0x100, &count=64, locals+0x8) = 0xffffffff (GetLastError 87)`,
+      `GetWriteWatch(0, heap, 0x40000, 0x1000, &count=64, locals+0x8) = 0xffffffff (GetLastError 998)`,
+      `ResetWriteWatch(heap, 0x0) = 0xffffffff (GetLastError 87)`,
+      `VirtualFree(heap, 0x0, MEM_RELEASE) = 1`,
+      `VirtualFree(locals, 0x0, MEM_RELEASE) = 1`,
+      `ResetWriteWatch(heap, 0x1000) = 0xffffffff (GetLastError 87)`,
+    ]);
+  });
 });
