@@ -52,6 +52,44 @@ describeKernel('win32: threads', () => {
     expect(written(b, 32 * PAGE)).toEqual([2, 17, 30]);
   });
 
+  it('GetWriteWatch(RESET) racing a writer thread loses no write and reports none twice', async () => {
+    const pages = 2000;
+    const b = w.virtualAlloc(0n, pages * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(b).not.toBe(0n);
+    live.push(b);
+    const state = new Int32Array(new SharedArrayBuffer(8)); // [0]: 1 started, 2 done
+    const done = inWorker(
+      `const koffi = require(data.koffi);
+       const u8 = new Uint8Array(koffi.view(data.address, data.length));
+       Atomics.store(data.state, 0, 1);
+       // Each page written exactly once, in a scattered order.
+       for (let k = 0; k < data.pages; k++) u8[((k * 7919) % data.pages) * data.page + (k % data.page)] = 1;
+       Atomics.store(data.state, 0, 2);`,
+      { koffi: require.resolve('koffi'), address: b, length: pages * PAGE, page: PAGE, pages, state },
+    );
+    while (Atomics.load(state, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    const seen = new Map<number, number>();
+    const addrs = new BigUint64Array(pages);
+    const collect = () => {
+      const count = { value: pages };
+      expect(w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, b, pages * PAGE, addrs, count, { value: 0 })).toBe(0);
+      for (let i = 0; i < count.value; i++) {
+        const p = Number((addrs[i] - b) / P);
+        seen.set(p, (seen.get(p) ?? 0) + 1);
+      }
+    };
+    let calls = 0;
+    while (Atomics.load(state, 0) !== 2) {
+      collect();
+      calls++;
+    }
+    await done;
+    collect(); // whatever the last racing call missed
+    expect(calls).toBeGreaterThan(0);
+    expect(seen.size).toBe(pages);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  });
+
   it("a worker's own module does not know the main thread's allocations (87), and manages its own", async () => {
     const dist = resolve(__dirname, '../dist/win32/index.js');
     expect(existsSync(dist), 'build first: npx tsc -p .').toBe(true);
