@@ -272,12 +272,15 @@ describeKernel('PagemapQuery on real mappings', () => {
     u8[1 * PAGE] = 1;
     u8[5 * PAGE] = 1;
     u8[6 * PAGE] = 1;
-    const res = scanResidency('self');
+    const res = scanResidency('self', { buckets: 16 });
     const address = Number(ww.address);
     const m = res.mappings.find((x) => x.start <= address && address < x.end)!;
     expect(m.start).toBe(address);
     expect(m.pages).toBe(16);
     expect(m).toMatchObject({ tracked: true, written: 3, resident: 3, swapped: 13 });
+    const b = m.buckets!;
+    const cls = (k: number) => (b[k * CLASSES + CLASS.WRITTEN] === 1 ? 'w' : b[k * CLASSES + CLASS.SWAPPED] === 1 ? 's' : '?');
+    expect(Array.from({ length: 16 }, (_, k) => cls(k)).join('')).toBe('swssswwsssssssss');
     // The kernel calls the markers swap entries, smaps does not count them as swap.
     expect(smaps(m.start).Swap).toBe(0);
     expect(smaps(m.start).Rss).toBe(3 * (PAGE / 1024));

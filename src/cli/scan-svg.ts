@@ -13,6 +13,7 @@ const COLOURS: Record<number, string> = {
   [CLASS.SWAPPED]: '#f77f00',
   [CLASS.ZERO]: '#90e0ef',
   [CLASS.GUARD]: '#d62828',
+  [CLASS.WRITTEN]: '#ffb703',
 };
 
 function escape(s: string): string {
@@ -42,7 +43,8 @@ export function renderSvg(r: ProcessResidency, title: string): string {
         if (b[o + cls] > count) (best = cls), (count = b[o + cls]);
       }
       let fill = '#eeeeee';
-      if (best === CLASS.PRESENT) {
+      if (b[o + CLASS.WRITTEN] > 0) fill = COLOURS[CLASS.WRITTEN];
+      else if (best === CLASS.PRESENT) {
         // Darker green for a denser bucket, so a sparse heap reads differently from a full one.
         const f = count / bucketPages(k, n, m.pages);
         fill = `hsl(140, 60%, ${Math.round(75 - 50 * f)}%)`;
@@ -51,7 +53,7 @@ export function renderSvg(r: ProcessResidency, title: string): string {
     }
   });
   const ly = ROW * (r.mappings.length + 2) - 3;
-  const legend: [string, string][] = [['hsl(140, 60%, 25%)', 'resident'], ['#90e0ef', 'zero page'], ['#7b2cbf', 'huge'], ['#f77f00', 'swapped / uffd marker'], ['#d62828', 'guard'], ['#eeeeee', 'not resident']];
+  const legend: [string, string][] = [['hsl(140, 60%, 25%)', 'resident'], ['#90e0ef', 'zero page'], ['#7b2cbf', 'huge'], ['#f77f00', 'swapped / uffd marker'], ['#d62828', 'guard'], ['#ffb703', 'written (write-watched)'], ['#eeeeee', 'not resident']];
   let x = 4;
   for (const [c, t] of legend) {
     out.push(`<rect x="${x}" y="${ly - 8}" width="8" height="8" fill="${c}"/><text x="${x + 12}" y="${ly}">${t}</text>`);

@@ -23,6 +23,7 @@ the PAGEMAP_SCAN ioctl without modifying the target. Counts are in pages:
 
   --map        a picture per mapping, one character per bucket of pages:
                █ ≥75% resident  ▓ ≥50%  ▒ some  ░ none  z zero page  H huge  s swapped  g guard
+               w written since the last reset (write-watched mappings)
   --width N    characters (buckets) per mapping in --map / --svg (default 48)
   --svg FILE   write the picture as an SVG image
   --json       machine-readable output (an object with a "mappings" array)
@@ -188,7 +189,9 @@ export function picture(m: MappingResidency): string {
     for (const cls of [CLASS.HUGE, CLASS.PRESENT, CLASS.SWAPPED, CLASS.ZERO, CLASS.GUARD]) {
       if (b[o + cls] > bestCount) (best = cls), (bestCount = b[o + cls]);
     }
-    if (best === CLASS.PRESENT) {
+    // In write-watched memory the written pages are the point: one is enough to mark the bucket.
+    if (b[o + CLASS.WRITTEN] > 0) s += 'w';
+    else if (best === CLASS.PRESENT) {
       const f = bestCount / total;
       s += f >= 0.75 ? '█' : f >= 0.5 ? '▓' : '▒';
     } else s += best === CLASS.HUGE ? 'H' : best === CLASS.ZERO ? 'z' : best === CLASS.SWAPPED ? 's' : best === CLASS.GUARD ? 'g' : '░';
@@ -227,6 +230,6 @@ function renderText(r: ProcessResidency, pid: string, comm: string, withMap: boo
     const name = m.pathname + (m.tracked ? ` *written ${m.written}` : '') + (m.scanned ? '' : ' (not scannable)');
     lines.push(`${fmt(rows[i])}  ${withMap ? `${picture(m).padEnd(width)}  ` : ''}${name}`.trimEnd());
   });
-  if (withMap) lines.push('map: █ ≥75% resident  ▓ ≥50%  ▒ some  ░ none  z zero page  H huge  s swapped/uffd marker  g guard');
+  if (withMap) lines.push('map: █ ≥75% resident  ▓ ≥50%  ▒ some  ░ none  z zero page  H huge  s swapped/uffd marker  g guard  w written (write-watched)');
   return `${lines.join('\n')}\n`;
 }

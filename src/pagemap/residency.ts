@@ -14,8 +14,8 @@ import { closeFd, openPagemap } from './raw.js';
 const debug = createDebug('writewatch:pagemap');
 
 /** Page classes of the picture, in the order of `MappingResidency.buckets`' stride. */
-export const CLASS = { PRESENT: 0, ZERO: 1, HUGE: 2, SWAPPED: 3, GUARD: 4 } as const;
-export const CLASSES = 5;
+export const CLASS = { PRESENT: 0, ZERO: 1, HUGE: 2, SWAPPED: 3, GUARD: 4, WRITTEN: 5 } as const;
+export const CLASSES = 6;
 
 export interface MappingResidency extends MapsEntry {
   /** Pages in the mapping. */
@@ -43,7 +43,8 @@ export interface MappingResidency extends MapsEntry {
   scanned: boolean;
   /**
    * With `buckets > 0`: per bucket of adjacent pages, the page count of each class
-   * (`CLASSES` numbers per bucket, indexed by `CLASS`).
+   * (`CLASSES` numbers per bucket, indexed by `CLASS`). The classes are exclusive: a written page
+   * of a write-watched VMA is WRITTEN, not PRESENT.
    */
   buckets?: Float64Array;
 }
@@ -85,7 +86,8 @@ export function residencyQuery(accepted: number): QueryOptions {
   return {
     // Only pages that exist: pte_none holes are WRITTEN on current kernels and would flood the output.
     anyOf: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | guard,
-    returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.HUGE | PAGE_IS.FILE | PAGE_IS.WPALLOWED | guard,
+    // WRITTEN only splits regions inside write-watched VMAs: elsewhere every entry is "written".
+    returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.HUGE | PAGE_IS.FILE | PAGE_IS.WPALLOWED | PAGE_IS.WRITTEN | guard,
   };
 }
 
@@ -126,7 +128,10 @@ function scanMappings(fd: number, pid: number | 'self', maps: MapsEntry[], width
           r.swapped += pages;
           cls = CLASS.SWAPPED;
         }
-        if (c & PAGE_IS.WPALLOWED) r.tracked = true;
+        if (c & PAGE_IS.WPALLOWED) {
+          r.tracked = true;
+          if (c & PAGE_IS.WRITTEN) cls = CLASS.WRITTEN;
+        }
         if (buckets) addToBuckets(buckets, n, r.pages, start / page - first, end / page - first, cls);
       });
       if (r.tracked) r.written = written.count(m.start, m.end);
