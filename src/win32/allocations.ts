@@ -3,8 +3,13 @@
  * finding the one allocation that contains its whole (page-rounded) range; a range that runs into
  * a neighbour or a hole belongs to none, which is how a range spanning two allocations fails.
  */
+import createDebug from 'debug';
+import { SystemCallError } from '../errors.js';
 import type { Mapping } from '../memory/mapping.js';
 import type { Userfaultfd } from '../uffd/userfaultfd.js';
+import { STATUS_NO_MEMORY } from './constants.js';
+
+const debug = createDebug('writewatch:win32');
 
 export class Allocation {
   /** Address of the first page (a number: user addresses are below 2^53). */
@@ -29,6 +34,24 @@ export class Allocation {
     this.end = this.base + this.size;
     this.uffd = uffd;
     this.prot = new Uint8Array(this.size / pageSize);
+  }
+
+  /**
+   * mprotect [start, end); 0, or STATUS_NO_MEMORY when the kernel answers ENOMEM (the process hit
+   * vm.max_map_count: every protection boundary splits a mapping), as Windows answers exhausted
+   * resources (last error 8).
+   */
+  protect(start: number, end: number, prot: number): number {
+    try {
+      this.mapping.protect(start - this.base, end - start, prot);
+      return 0;
+    } catch (e) {
+      if (e instanceof SystemCallError && e.code === 'ENOMEM') {
+        debug('mprotect 0x%s: %s', start.toString(16), e.message);
+        return STATUS_NO_MEMORY;
+      }
+      throw e;
+    }
   }
 }
 

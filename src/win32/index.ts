@@ -5,7 +5,9 @@
  */
 export * from './constants.js';
 export { getLastError, setLastError } from './last-error.js';
-export { virtualAlloc, virtualFree, virtualProtect } from './virtual-memory.js';
+export { virtualAlloc } from './virtual-alloc.js';
+export { virtualFree } from './virtual-free.js';
+export { virtualProtect } from './virtual-protect.js';
 export { getWriteWatch, resetWriteWatch, ntGetWriteWatch, ntResetWriteWatch } from './write-watch.js';
 export { viewMemory } from './view.js';
 export type { Box } from './args.js';
