@@ -7,7 +7,8 @@ import { release } from 'node:os';
 import { SystemCallError } from './errors.js';
 import { arch } from './libc/arch.js';
 import { getPageSize } from './libc/libc.js';
-import { acceptedCategories, scanAccepts } from './pagemap/categories.js';
+import { acceptedCategories } from './pagemap/categories.js';
+import { explainOpenFailure, explainScanFailure, scanFailure } from './pagemap/unavailable.js';
 import { closeFd, openPagemap } from './pagemap/raw.js';
 import { featureNames } from './uffd/abi.js';
 import { Userfaultfd } from './uffd/userfaultfd.js';
@@ -81,22 +82,21 @@ export function probe(): ProbeResult {
   } catch (e) {
     result.reasons.push(message(e));
   }
+  let fd = -1;
   try {
-    const fd = openPagemap('self');
+    fd = openPagemap('self');
+  } catch (e) {
+    result.reasons.push(explainOpenFailure(e));
+  }
+  if (fd >= 0) {
     try {
-      result.pagemapScan = scanAccepts(fd, 0);
-      if (!result.pagemapScan) {
-        result.reasons.push('/proc/self/pagemap does not support the PAGEMAP_SCAN ioctl: Linux >= 6.7 is needed');
-      } else {
-        result.categories = acceptedCategories(fd);
-      }
+      const err = scanFailure(fd);
+      result.pagemapScan = err === null;
+      if (err) result.reasons.push(explainScanFailure(err, fd, result.kernel));
+      else result.categories = acceptedCategories(fd);
     } finally {
       closeFd(fd);
     }
-  } catch (e) {
-    result.reasons.push(
-      `/proc/self/pagemap cannot be opened (${message(e)}): mount /proc, and do not mask /proc/self/pagemap in the container`,
-    );
   }
   if (result.reasons.length === 0) {
     try {

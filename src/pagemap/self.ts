@@ -6,7 +6,8 @@
 import createDebug from 'debug';
 import { arch } from '../libc/arch.js';
 import { getPageSize, libc } from '../libc/libc.js';
-import { closeFd, openPagemap } from './raw.js';
+import { closeFd } from './raw.js';
+import { openPagemapForScan } from './unavailable.js';
 import { WrittenScanner } from './written.js';
 
 const debug = createDebug('writewatch:pagemap');
@@ -22,7 +23,7 @@ function currentPid(): number {
 /** The fd of this process's pagemap, opening it on first use. */
 export function selfPagemapFd(): number {
   if (fd < 0) {
-    fd = openPagemap('self');
+    fd = openPagemapForScan(); // ERR_WRITEWATCH_UNSUPPORTED, with the reason, in a sandbox that hides it
     pid = currentPid();
     debug('opened /proc/self/pagemap as fd %d (pid %d)', fd, pid);
   }
@@ -42,6 +43,7 @@ export function checkPagemapOwner(): void {
 
 /** The shared scanner over this process's pagemap. */
 export function selfScanner(): WrittenScanner {
+  selfPagemapFd(); // open now, so allocate() fails where pagemap is unusable, not the first get()
   return (scanner ??= new WrittenScanner(selfPagemapFd, getPageSize()));
 }
 

@@ -153,10 +153,13 @@ export function explainCreateFailure(failures: readonly SystemCallError[], devic
             "(e.g. a container runtime's default profile) blocks it; allow userfaultfd in the seccomp profile " +
             '(docker run --security-opt seccomp=<profile allowing userfaultfd>)',
         );
-      } else if (e.code === 'EPERM') {
+      } else if (e.code === 'EPERM' || e.code === 'EACCES') {
+        // UFFD_USER_MODE_ONLY needs no privilege whatever vm.unprivileged_userfaultfd says, so the
+        // sysctl is not the cause: something in front of the syscall refused it.
         parts.push(
-          'the userfaultfd syscall returned EPERM even with UFFD_USER_MODE_ONLY: a seccomp filter or an LSM denies it ' +
-            '(set vm.unprivileged_userfaultfd=1, or allow the syscall in the sandbox profile)',
+          `the userfaultfd syscall returned ${e.code} even with UFFD_USER_MODE_ONLY, which needs no privilege: a seccomp ` +
+            "filter (e.g. a container runtime's default profile) or an LSM denies it; allow userfaultfd in the " +
+            'sandbox profile (docker run --security-opt seccomp=<profile allowing userfaultfd>)',
         );
       } else {
         parts.push(`the userfaultfd syscall failed with ${e.code}`);
@@ -167,8 +170,13 @@ export function explainCreateFailure(failures: readonly SystemCallError[], devic
           ? `${devicePath} does not exist (Linux < 6.1, or not exposed in this container)`
           : `${devicePath} cannot be opened (${e.code}): grant access with e.g. 'chmod 0666 ${devicePath}' or a udev rule, or add the user to its group`,
       );
+    } else if (e.code === 'ENOTTY') {
+      parts.push(`${devicePath} is not the userfaultfd device (USERFAULTFD_IOC_NEW failed with ENOTTY: masked?)`);
     } else {
-      parts.push(`USERFAULTFD_IOC_NEW on ${devicePath} failed with ${e.code}`);
+      parts.push(
+        `USERFAULTFD_IOC_NEW on ${devicePath} failed with ${e.code}` +
+          (['EPERM', 'EACCES', 'ENOSYS'].includes(e.code) ? ': a seccomp filter or an LSM blocks the ioctl' : ''),
+      );
     }
   }
   return `userfaultfd is unavailable: ${parts.join('; ')}`;
