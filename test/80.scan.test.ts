@@ -3,6 +3,7 @@
  * what the test did to the pages, and cross-checked with what /proc/self/smaps says.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
@@ -365,6 +366,31 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
     const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
     expect(() => PagemapQuery.open(pidMax)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
     expect(() => scanResidency(pidMax)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('tells a file that is not a pagemap (unsupported) from a bad fd (EBADF)', () => {
+    const fd = openSync('/dev/null', 'r');
+    try {
+      expect(() => new PagemapQuery(fd)).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_UNSUPPORTED' }));
+    } finally {
+      closeSync(fd);
+    }
+    expect(() => new PagemapQuery(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => new PagemapQuery(-1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('reads another process, and fails with ESRCH once it has exited', async () => {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    cleanups.push(() => child.kill('SIGKILL'));
+    await new Promise((res) => child.once('spawn', res));
+    // Wait for the exec: until then the child's maps are node's.
+    await expect.poll(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()).toBe('sleep');
+    using q = PagemapQuery.open(child.pid!, { anyOf: EXISTING, returnMask: 0 });
+    const stack = readMaps(child.pid!).find((m) => m.pathname === '[stack]')!;
+    expect(q.count(stack.start, stack.end)).toBeGreaterThan(0);
+    child.kill('SIGKILL');
+    await new Promise((res) => child.once('exit', res));
+    expect(() => q.count(stack.start, stack.end)).toThrow(expect.objectContaining({ code: 'ESRCH', syscall: 'ioctl' }));
   });
 
   it('throws after close, and refuses a second scan while one is running', () => {

@@ -3,6 +3,7 @@
  * PM_SCAN_CATEGORIES is EINVAL (6.7 knows 0x7f, 6.8 adds SOFT_DIRTY, 6.16 adds GUARD), so callers
  * probe once and use only what is accepted, as CRIU's `check_pagemap()` does.
  */
+import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { u64Struct } from '../libc/u64.js';
 import { PAGE_IS, PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CATEGORIES_ALL, type PageCategory } from './abi.js';
@@ -22,15 +23,27 @@ export function scanAccepts(fd: number, mask: number): boolean {
 let accepted: number | undefined;
 
 /**
- * Category bits this kernel accepts (newer bits make older kernels fail with EINVAL). Probed bit
- * by bit on `fd`; the answer is a property of the kernel, so it is probed once per process.
+ * Whether `fd` answers PAGEMAP_SCAN. EINVAL (not a pagemap fd) and ENOTTY (Linux < 6.7) mean no;
+ * any other errno (ESRCH: the target exited, EBADF) is thrown: it says nothing about the kernel.
+ */
+export function answersPagemapScan(fd: number): boolean {
+  if (scanAccepts(fd, 0)) return true;
+  const err = lastError('ioctl', 'PAGEMAP_SCAN');
+  if (err.code === 'EINVAL' || err.code === 'ENOTTY') return false;
+  throw err;
+}
+
+/**
+ * Category bits this kernel accepts (newer bits make older kernels fail with EINVAL), or 0 when
+ * `fd` does not answer PAGEMAP_SCAN. The bits are a property of the kernel: probed bit by bit once
+ * per process, while `fd` itself is checked on every call.
  */
 export function acceptedCategories(fd: number): number {
+  if (!answersPagemapScan(fd)) return 0;
   if (accepted !== undefined) return accepted;
   let mask = 0;
   for (let bit = 1; bit <= PM_SCAN_CATEGORIES_ALL; bit <<= 1) if (scanAccepts(fd, bit)) mask |= bit;
-  // Only a full answer is cached: 0 means the fd does not do PAGEMAP_SCAN at all (not a kernel fact).
-  if (mask !== 0) accepted = mask;
+  accepted = mask;
   return mask;
 }
 
