@@ -20,6 +20,7 @@ the PAGEMAP_SCAN ioctl without modifying the target. Counts are in pages:
   zero      pages mapped to the shared zero page (read, never written; smaps Rss omits them)
   huge      pages of PMD-mapped transparent huge pages or hugetlb pages
   written   for write-watched mappings (marked *), pages written since the last reset
+  (--json also has file: page-cache pages, guard: MADV_GUARD_INSTALL pages on Linux 6.16+)
 
   --map        a picture per mapping, one character per bucket of pages:
                █ ≥75% resident  ▓ ≥50%  ▒ some  ░ none  z zero page  H huge  s swapped  g guard
