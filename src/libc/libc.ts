@@ -23,7 +23,7 @@ export interface Libc {
   mprotect(addr: bigint, length: number, prot: number): number;
   madvise(addr: bigint, length: number, advice: number): number;
   /** `addr` as a number: called on every get/reset, where a BigInt would be an allocation. */
-  msync(addr: number, length: number, flags: number): number;
+  msync(addr: number | bigint, length: number | bigint, flags: number): number;
   sysconf(name: number): number;
   errno(): number;
 }

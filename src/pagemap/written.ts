@@ -62,6 +62,24 @@ export class WrittenScanner {
    * range is not registered (PM_SCAN_CHECK_WPASYNC's EPERM).
    */
   scan(start: number, end: number, reset: boolean, maxPages: number, sink: RegionSink): number {
+    const b = this.bounds;
+    b[0] = start;
+    b[1] = end;
+    b[2] = 0;
+    return this.scanBounds(reset, maxPages, sink);
+  }
+
+  /**
+   * [start, end, base] for scanBounds(). Addresses are above 2^31: passed as arguments or to the
+   * sink they would each be boxed in a new HeapNumber; through this array, and relative to `base`,
+   * they are not, so a scan allocates nothing.
+   */
+  readonly bounds = new Float64Array(3);
+
+  /** scan() over [bounds[0], bounds[1]), with the sink given `start - bounds[2]`, `end - bounds[2]`. */
+  scanBounds(reset: boolean, maxPages: number, sink: RegionSink): number {
+    const b = this.bounds;
+    const start = b[0], end = b[1], base = b[2];
     const arg32 = this.#arg32, vec32 = this.#vec32, page = this.#page;
     const fd = this.#fd();
     const flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0);
@@ -81,7 +99,7 @@ export class WrittenScanner {
       put64(arg32, PM_SCAN_ARG.start, cur);
       put64(arg32, PM_SCAN_ARG.max_pages, remaining === Infinity ? 0 : remaining);
       const n = pagemapScan(fd, this.#arg);
-      if (n < 0) throw scanError(start, end);
+      if (n < 0) throw scanError(b[0], b[1]);
       for (let i = 0; i < n; i++) {
         const j = 6 * i;
         let s = vec32[j] + vec32[j + 1] * 4294967296;
@@ -89,7 +107,7 @@ export class WrittenScanner {
         // Never report a page twice, even if a stale walk_end made the kernel walk it again.
         if (e <= lastEnd) continue;
         if (s < lastEnd) s = lastEnd;
-        sink.region(s, e);
+        sink.region(s - base, e - base);
         const pages = (e - s) / page;
         total += pages;
         remaining -= pages;

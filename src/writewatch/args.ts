@@ -35,15 +35,27 @@ export function checkRange(offset: unknown, length: unknown, byteLength: number)
   return { offset: o, length: l };
 }
 
-export function checkOptions(opts: unknown, byteLength: number): Request {
-  if (opts === undefined) return { offset: 0, length: byteLength, maxPages: 0, reset: false };
+/** Checks `opts`; the result is written into `into` when given (the no-allocation getInto path). */
+export function checkOptions(opts: unknown, byteLength: number, into?: Request): Request {
+  if (opts === undefined) return fill(into, 0, byteLength, 0, false);
   if (opts === null || typeof opts !== 'object') throw new InvalidArgTypeError('options', 'of type object', opts);
   const o = opts as GetOptions;
-  const { offset, length } = checkRange(o.offset, o.length, byteLength);
+  // checkRange() inlined: its { offset, length } would be one more allocation per getInto.
+  const offset = o.offset === undefined ? 0 : checkInteger('offset', o.offset, 0, byteLength);
+  const length = o.length === undefined ? byteLength - offset : checkInteger('length', o.length, 0, byteLength - offset);
   // 0 is an error as *lpdwCount == 0 is in Windows (ERROR_INVALID_PARAMETER).
   const maxPages = o.maxPages === undefined ? 0 : checkInteger('options.maxPages', o.maxPages, 1, Number.MAX_SAFE_INTEGER);
   if (o.reset !== undefined && typeof o.reset !== 'boolean') {
     throw new InvalidArgTypeError('options.reset', 'of type boolean', o.reset);
   }
-  return { offset, length, maxPages, reset: o.reset ?? false };
+  return fill(into, offset, length, maxPages, o.reset ?? false);
+}
+
+function fill(into: Request | undefined, offset: number, length: number, maxPages: number, reset: boolean): Request {
+  if (!into) return { offset, length, maxPages, reset };
+  into.offset = offset;
+  into.length = length;
+  into.maxPages = maxPages;
+  into.reset = reset;
+  return into;
 }

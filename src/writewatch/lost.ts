@@ -47,8 +47,22 @@ const hex = (n: number) => `0x${n.toString(16)}`;
  * false (a get without reset) skips the registration check: such a scan fails whole with EPERM.
  */
 export function assertMapped(start: number, end: number, modifies = true): void {
+  scratch[0] = start;
+  scratch[1] = end;
+  assertMappedAt(scratch, start, end - start, modifies);
+}
+
+const scratch = new Float64Array(2);
+
+/**
+ * assertMapped() over [b[0], b[1]), allocating nothing: the get/getInto hot path passes msync's
+ * `addr` and `len` as bigints it made once, because a number above 2^31 handed to koffi (or to a
+ * call that is not inlined) is boxed in a new HeapNumber every time.
+ */
+export function assertMappedAt(b: Float64Array, addr: number | bigint, len: number | bigint, modifies: boolean): void {
   const c = libc();
-  if (c.msync(start, end - start, 0) !== 0) {
+  const start = b[0], end = b[1];
+  if (c.msync(addr, len, 0) !== 0) {
     const err = lastError('msync');
     if (err.code === 'ENOMEM') {
       throw new LostError(

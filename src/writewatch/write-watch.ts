@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError } from '../errors.js';
-import { assertMapped, lostFromWriteProtect } from './lost.js';
+import { assertMapped, assertMappedAt, lostFromWriteProtect } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
@@ -56,6 +56,10 @@ export class WriteWatch {
   readonly #offsets = new OffsetArraySink();
   readonly #into = new OffsetFloat64Sink();
   readonly #ranges = new RangeSink();
+  /** getInto's checked options, reused: getInto allocates nothing. */
+  readonly #request: Request = { offset: 0, length: 0, maxPages: 0, reset: false };
+  /** The range assertMappedAt last checked, with msync's arguments as bigints made once per range. */
+  #checked = { start: 0, end: 0, addr: 0n, len: 0n };
 
   protected constructor(w: Watched) {
     this.#w = w;
@@ -63,7 +67,8 @@ export class WriteWatch {
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
     for (const s of [this.#offsets, this.#into]) s.page = this.#page;
-    for (const s of [this.#offsets, this.#into, this.#ranges]) s.base = w.base;
+    // The scanner reports offsets from w.base itself (scanBounds), so the sinks add nothing.
+    for (const s of [this.#offsets, this.#into, this.#ranges]) s.base = 0;
     dropped.register(this, w.uffd, this);
   }
 
@@ -161,10 +166,23 @@ export class WriteWatch {
   }
 
   #scan(w: Watched, r: Request, sink: OffsetArraySink | OffsetFloat64Sink | RangeSink): void {
-    const [s, e] = this.#pages(w, r);
-    if (s === e) return;
-    assertMapped(s, e);
-    selfScanner().scan(s, e, r.reset, r.maxPages, sink);
+    // Not through #pages(): its [s, e] array and the boxed addresses would be allocated per call.
+    if (r.length === 0) return;
+    const page = this.#page;
+    let s = Math.floor((w.base + r.offset) / page) * page;
+    let e = Math.ceil((w.base + r.offset + r.length) / page) * page;
+    if (s < w.start) s = w.start;
+    if (e > w.end) e = w.end;
+    if (s >= e) return;
+    const scanner = selfScanner();
+    const b = scanner.bounds;
+    b[0] = s;
+    b[1] = e;
+    b[2] = w.base;
+    let p = this.#checked;
+    if (p.start !== s || p.end !== e) p = this.#checked = { start: s, end: e, addr: BigInt(s), len: BigInt(e - s) };
+    assertMappedAt(b, p.addr, p.len, r.reset);
+    scanner.scanBounds(r.reset, r.maxPages, sink);
   }
 
   /**
@@ -192,7 +210,7 @@ export class WriteWatch {
   getInto(out: Float64Array, opts?: GetOptions): number {
     const w = this.#live();
     if (!(out instanceof Float64Array)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
-    const r = checkOptions(opts, w.byteLength);
+    const r = checkOptions(opts, w.byteLength, this.#request);
     if (out.length === 0) return 0;
     if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
     const sink = this.#into;
