@@ -352,6 +352,7 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
     expect(() => q.count('0' as unknown as number, PAGE)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => q.count(0, 2 ** 60)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => q.forEach(0, PAGE, null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => q.regions(PAGE + 1, 2 * PAGE)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' })); // at the call, not at next()
     expect(() => PagemapQuery.open('self', { maxPages: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => PagemapQuery.open('self', { anyOf: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => PagemapQuery.open('self', { returnMask: '8' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));

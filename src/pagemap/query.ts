@@ -194,7 +194,13 @@ export class PagemapQuery {
   }
 
   /** The same regions as objects, lazily: one ioctl per PMD_SIZE / PAGE_SIZE regions. */
-  *regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
+  regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
+    // Bad arguments throw here, at the call; the scan itself starts with the first next().
+    this.#check(start, end);
+    return this.#regions(start, end);
+  }
+
+  *#regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
     this.#begin(start, end);
     try {
       while (this.#next()) yield { start: this.#rs, end: this.#re, categories: this.#rc };
@@ -229,7 +235,7 @@ export class PagemapQuery {
     return value;
   }
 
-  #begin(start: number, end: number): void {
+  #check(start: number, end: number): void {
     if (this.#fd < 0) throw new ClosedError('PagemapQuery');
     if (this.#busy) {
       throw new WriteWatchError('ERR_INVALID_STATE', 'a scan of this PagemapQuery is already running (it owns one region vector): finish it or use another query');
@@ -242,6 +248,10 @@ export class PagemapQuery {
     if (!Number.isSafeInteger(end) || end < start || end > MAX_ADDRESS) {
       throw new OutOfRangeError('end', `an address >= start and below 2^52`, end);
     }
+  }
+
+  #begin(start: number, end: number): void {
+    this.#check(start, end);
     this.#busy = true;
     this.#cur = start;
     this.#end = Math.ceil(end / this.pageSize) * this.pageSize;
