@@ -149,6 +149,7 @@ describeKernel('60 track: ArrayBuffer and SharedArrayBuffer', () => {
     expect(ww.get()).toEqual(expectedPages(ww, [300_000]));
     ww.close();
     expect(ww.closed).toBe(true);
+    expect(ww.byteLength).toBe(MiB);
     expect(() => ww.get()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
     expect(() => ww.buffer).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
     expect(ab.byteLength).toBe(MiB);
@@ -223,6 +224,26 @@ describeKernel('60 track: WebAssembly.Memory', () => {
     expect(ww.get()).toEqual([]);
     new Uint8Array(memory.buffer)[2 * WASM_PAGE + 3 * PAGE] = 1;
     expect(ww.get()).toEqual([2 * WASM_PAGE + 3 * PAGE]);
+  });
+
+  it('memory V8 moved on grow is ERR_WRITEWATCH_LOST, not an answer about pages it no longer has', () => {
+    // Node 20 on x64 always grows in place inside its reservation; where V8 has none it copies the
+    // memory to a new address. A subclass whose buffer getter returns memory elsewhere stands in.
+    class Moving extends WebAssembly.Memory {
+      elsewhere: ArrayBuffer | null = null;
+      override get buffer(): ArrayBuffer {
+        return this.elsewhere ?? super.buffer;
+      }
+    }
+    const memory = new Moving({ initial: 2 });
+    const ww = track(memory, { maxByteLength: 4 * WASM_PAGE });
+    new Uint8Array(memory.buffer)[10] = 1;
+    expect(ww.get()).toEqual([0]);
+    memory.elsewhere = new ArrayBuffer(4 * WASM_PAGE, { maxByteLength: 4 * WASM_PAGE }); // page-aligned, another address
+    expect(() => ww.get()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_LOST' }));
+    expect(() => ww.reset()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_LOST' }));
+    memory.elsewhere = null;
+    expect(ww.get()).toEqual([0]); // the failed calls reset nothing
   });
 
   it('close() leaves the memory usable, growable and unchanged', () => {
