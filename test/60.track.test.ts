@@ -213,6 +213,16 @@ describeKernel('60 track: WebAssembly.Memory', () => {
     expect(ww.get()).toEqual([]);
   });
 
+  it('tracks a memory that starts empty and grows', () => {
+    const memory = new WebAssembly.Memory({ initial: 0, maximum: 4 });
+    const ww = track(memory, { maxByteLength: 4 * WASM_PAGE });
+    expect(ww.byteLength).toBe(0);
+    expect(ww.get()).toEqual([]);
+    memory.grow(2);
+    guest(memory).store8(WASM_PAGE + 2 * PAGE, 1);
+    expect(ww.get()).toEqual([WASM_PAGE + 2 * PAGE]);
+  });
+
   it('with a smaller maxByteLength, pages grown past it are not armed and read as written (never lost)', () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const ww = track(memory, { maxByteLength: 2 * WASM_PAGE });

@@ -141,6 +141,8 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
   const r = resolve(target, options);
   const page = getPageSize();
   const base = Number(addressOf(r.buffer));
+  // An empty buffer may have no memory behind it at all: there would be nothing to register.
+  if (base === 0) throw new InvalidArgValueError('target', target, 'has no memory behind it (address 0)');
   let start = Math.ceil((base + r.from) / page) * page;
   let end = Math.floor((base + r.to) / page) * page;
   if (r.growable) {
