@@ -155,14 +155,17 @@ results.env.peakRss = peakRss();
 const targetCell = results.scan.find((c) => c.length === (quick ? 4 * MiB : GiB) && c.fraction === 0.01 && c.kind === 'random');
 const tm = targetCell?.modes['get+reset'];
 const where = quick ? '4 MiB' : '1 GiB';
-const ratioTarget = (name, goal, v, ok) => ({ name, goal, measured: Number.isFinite(v) ? fmtRatio(v) : 'not measured', met: Number.isFinite(v) ? ok(v) : null });
+// Quick mode's regions are too small for the targets, which are set for 1 GiB: shown, not judged.
+const ratioTarget = (name, goal, v, ok) => ({ name, goal, measured: Number.isFinite(v) ? fmtRatio(v) : 'not measured', met: Number.isFinite(v) && !quick ? ok(v) : null });
 results.targets = [
   ratioTarget(`get({reset:true}) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'get', 'C'), (v) => v <= 1.1),
   ratioTarget(`getInto(reset) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'getInto', 'C'), (v) => v <= 1.1),
   ratioTarget('getInto / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / C get'], (v) => v <= 1.5),
+  ratioTarget('getInto / (C + the same safety checks), per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / (C get + checks)'], (v) => v <= 1.5),
   ratioTarget('get / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['get / C get'], (v) => v <= 1.5),
   ratioTarget(`shadow copy / get({reset:true}), ${where}, 1 % random`, '≥ 200', tm && ratio(tm.times, 'shadow', 'get'), (v) => v >= 200),
-  { name: 'heap growth per getInto call, steady state', goal: '0 B', measured: `${results.heap.getInto.perCall.toFixed(2)} B (${results.heap.getInto.gcs} GCs)`, met: results.heap.getInto.growth <= 0 && results.heap.getInto.gcs === 0 },
+  // The smallest heap object is 16 B: a slope under 0.5 B/call means no allocation in 32 calls and more.
+  { name: 'heap growth per getInto call, steady state', goal: '0 B', measured: `${results.heap.getInto.perCall.toFixed(2)} B/call (${results.heap.getInto.growth} B over ${results.heap.getInto.iters.toLocaleString('en-US')} calls, ${results.heap.getInto.gcs} GCs)`, met: quick ? null : results.heap.getInto.perCall < 0.5 && results.heap.getInto.gcs === 0 },
 ];
 if (quick) notes.push('Quick mode: small regions and few repetitions; the figures show that every method runs, not how fast.');
 

@@ -176,6 +176,37 @@ double wwb_time_scan(struct wwb *w, uint64_t offset, uint64_t length, int reset,
   return t1 - t0;
 }
 
+/*
+ * The same, preceded by the checks the library makes before every call so that a lost registration
+ * throws instead of reading as clean (src/writewatch/lost.ts): msync(addr, len, 0) fails on any
+ * hole, and, before a reset, a PAGEMAP_SCAN that walks no page (category_mask = category_inverted
+ * = PAGE_IS_WPALLOWED) fails with EPERM on an unregistered mapping. The difference from
+ * wwb_time_scan is what safety costs; the difference from JS is what the FFI and JS cost.
+ */
+#define PAGE_IS_WPALLOWED (1ULL << 0)
+double wwb_time_scan_checked(struct wwb *w, uint64_t offset, uint64_t length, int reset, int iters, int64_t *pages) {
+  uint64_t start = (uint64_t)w->base + offset;
+  struct pm_scan_arg check = {
+    .size = sizeof check,
+    .flags = PM_SCAN_CHECK_WPASYNC,
+    .start = start,
+    .end = start + length,
+    .category_inverted = PAGE_IS_WPALLOWED,
+    .category_mask = PAGE_IS_WPALLOWED,
+  };
+  double t0 = now_ns();
+  int64_t n = 0;
+  for (int i = 0; i < iters; i++) {
+    if (msync((void *)start, length, 0)) return -1;
+    if (reset && ioctl(w->pagemap, PAGEMAP_SCAN, &check) < 0) return -1;
+    n = scan_loop(w, start, start + length, reset);
+    if (n < 0) return -1;
+  }
+  double t1 = now_ns();
+  *pages = n;
+  return t1 - t0;
+}
+
 /* Page offset `i` of the last scan (tests that C found the pages JS wrote). */
 uint64_t wwb_result(struct wwb *w, uint64_t i) { return w->out[i]; }
 

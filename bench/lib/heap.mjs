@@ -4,6 +4,6 @@ import { fileURLToPath } from 'node:url';
 
 export function heapGrowth(iters) {
   const child = fileURLToPath(new URL('./heap-child.mjs', import.meta.url));
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=64', child, String(iters)], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128', child, String(iters)], { encoding: 'utf8' });
   return JSON.parse(out);
 }

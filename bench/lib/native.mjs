@@ -43,6 +43,7 @@ export function loadNative(log) {
     close: lib.func('void wwb_close(void *w)'),
     address: lib.func('uint64_t wwb_address(void *w)'),
     timeScan: lib.func('double wwb_time_scan(void *w, uint64_t offset, uint64_t length, int reset, int iters, void *pages)'),
+    timeScanChecked: lib.func('double wwb_time_scan_checked(void *w, uint64_t offset, uint64_t length, int reset, int iters, void *pages)'),
     result: lib.func('uint64_t wwb_result(void *w, uint64_t i)'),
     timeReset: lib.func('double wwb_time_reset(void *w, int method)'),
     timeTouch: lib.func('double wwb_time_touch(uint64_t base, void *pages, uint32_t n, uint32_t value)'),
@@ -61,6 +62,12 @@ export function loadNative(log) {
         scan(reset, iters = 1, offset = 0, len = length) {
           const ns = fns.timeScan(w, offset, len, reset ? 1 : 0, iters, pagesOut);
           if (ns < 0) throw new Error(`C scan failed: errno ${koffi.errno()}`);
+          return { ns, pages: Number(pagesOut[0]) };
+        },
+        /** As scan(), plus the library's per-call safety checks (msync; before a reset, the registration scan). */
+        scanChecked(reset, iters = 1, offset = 0, len = length) {
+          const ns = fns.timeScanChecked(w, offset, len, reset ? 1 : 0, iters, pagesOut);
+          if (ns < 0) throw new Error(`C checked scan failed: errno ${koffi.errno()}`);
           return { ns, pages: Number(pagesOut[0]) };
         },
         result: (i) => Number(fns.result(w, i)),

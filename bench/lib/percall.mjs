@@ -26,6 +26,8 @@ export function perCall({ native, win32, page, pages = 16, iters, reps }) {
   const cases = {
     'C get': c && (() => c.scan(false, iters).ns),
     'C get+reset': c && (() => c.scan(true, iters).ns),
+    'C get + checks': c && (() => c.scanChecked(false, iters).ns),
+    'C get+reset + checks': c && (() => c.scanChecked(true, iters).ns),
     'getInto': () => {
       const t0 = now();
       for (let i = 0; i < iters; i++) ww.getInto(out, GET);
@@ -65,6 +67,8 @@ export function perCall({ native, win32, page, pages = 16, iters, reps }) {
       'getInto / C get': ratio('getInto', 'C get'),
       'get / C get': ratio('get', 'C get'),
       'getInto reset / C get+reset': ratio('getInto reset', 'C get+reset'),
+      'getInto / (C get + checks)': ratio('getInto', 'C get + checks'),
+      'getInto reset / (C get+reset + checks)': ratio('getInto reset', 'C get+reset + checks'),
       'win32 / C get': ratio('win32 getWriteWatch', 'C get'),
     },
   };
