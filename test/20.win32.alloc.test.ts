@@ -69,6 +69,8 @@ describeKernel('win32: VirtualAlloc', () => {
     fails(() => w.virtualAlloc(0n, PAGE, rw, 0x08 /* PAGE_WRITECOPY */), 87, 'PAGE_WRITECOPY');
     fails(() => w.virtualAlloc(0n, PAGE, rw, 0x40 /* PAGE_EXECUTE_READWRITE */), w.ERROR_NOT_SUPPORTED, 'execute');
     fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_READWRITE | 0x100 /* PAGE_GUARD */), w.ERROR_NOT_SUPPORTED, 'guard');
+    fails(() => w.virtualAlloc(0n, 2 ** 48, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_NOT_ENOUGH_MEMORY, 'more than the address space');
+    fails(() => w.virtualAlloc(0n, 2 ** 53 - 1, w.MEM_RESERVE, w.PAGE_NOACCESS), 87, 'past any user address');
   });
 
   it('commits inside a reservation, returning the rounded base; 487 outside one', () => {
