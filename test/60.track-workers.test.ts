@@ -35,15 +35,21 @@ function inWorker<T>(body: string, data: unknown, onMessage?: (m: unknown, w: Wo
       (result) => parentPort.postMessage({ result }),
       (e) => parentPort.postMessage({ error: { message: String(e && e.stack || e), code: e && e.code } }),
     );`;
+  // Settles when the thread is gone, so that whatever its exit does has happened.
   return new Promise<T>((ok, fail) => {
     const w = new Worker(src, { eval: true, workerData: data });
+    let settled: { result: T } | { error: Error } | undefined;
     w.on('message', (m: { result?: T; error?: { message: string }; progress?: unknown }) => {
       if ('progress' in m) onMessage?.(m.progress, w);
-      else if (m.error) fail(Object.assign(new Error(m.error.message), m.error));
-      else ok(m.result as T);
+      else if (m.error) settled = { error: Object.assign(new Error(m.error.message), m.error) };
+      else settled = { result: m.result as T };
     });
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`worker exited (${code}) without a result`)));
+    w.on('error', (e) => (settled = { error: e }));
+    w.on('exit', (code) => {
+      if (!settled) fail(new Error(`worker exited (${code}) without a result`));
+      else if ('error' in settled) fail(settled.error);
+      else ok(settled.result);
+    });
   });
 }
 
@@ -149,5 +155,19 @@ describeKernel('60 track: worker threads', () => {
     const mine = WriteWatch.track(sab);
     open.push(mine);
     expect(mine.get()).toEqual([]);
+  });
+  it('a worker that exits without close() does not leave the memory registered (its exit closes the userfaultfd)', async () => {
+    expect(existsSync(DIST), 'build first: npx tsc -p .').toBe(true);
+    const sab = new SharedArrayBuffer(MiB);
+    await inWorker(
+      `const { WriteWatch } = await import(data.dist);
+       globalThis.leaked = WriteWatch.track(data.sab);   // never closed
+       new Uint8Array(data.sab)[200000] = 1;
+       return globalThis.leaked.get().length;`,
+      { dist: pathToFileURL(DIST).href, sab },
+    );
+    const ww = WriteWatch.track(sab);
+    open.push(ww);
+    expect(ww.get()).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
  * MEM_WRITE_WATCH plus GetWriteWatch/ResetWriteWatch. A userfaultfd in async write-protect mode
  * records writes in the page tables; PAGEMAP_SCAN reads (and with reset, re-arms) them.
  */
+import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError } from '../errors.js';
 import { assertMapped, assertMappedAt, lostFromWriteProtect } from './lost.js';
@@ -17,9 +18,35 @@ import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 
 const debug = createDebug('writewatch:writewatch');
 
+/**
+ * The userfaultfds of this thread's open WriteWatches. When a worker exits (or is terminated)
+ * without closing them, its isolate is torn down without running FinalizationRegistry callbacks:
+ * the fds would leak and the memory stay registered, so that no other thread could ever track it
+ * again (EBUSY). The worker's 'exit' event closes them.
+ */
+const open = new Set<Userfaultfd>();
+let closeOnExit = false;
+
+function adopt(uffd: Userfaultfd): void {
+  open.add(uffd);
+  if (isMainThread || closeOnExit) return; // a process's exit closes its fds anyway
+  closeOnExit = true;
+  process.on('exit', () => {
+    for (const u of open) {
+      try {
+        u.close();
+      } catch {
+        /* already gone */
+      }
+    }
+    open.clear();
+  });
+}
+
 /** Closes the userfaultfd of a WriteWatch dropped without close(): the kernel then unregisters it. */
 const dropped = new FinalizationRegistry<Userfaultfd>((uffd) => {
   debug('WriteWatch collected without close(): closing its userfaultfd');
+  open.delete(uffd);
   try {
     uffd.close();
   } catch {
@@ -70,6 +97,7 @@ export class WriteWatch {
     // The scanner reports offsets from w.base itself (scanBounds), so the sinks add nothing.
     for (const s of [this.#offsets, this.#into, this.#ranges]) s.base = 0;
     dropped.register(this, w.uffd, this);
+    adopt(w.uffd);
   }
 
   /**
@@ -258,6 +286,7 @@ export class WriteWatch {
     if (!w) return;
     this.#w = null;
     dropped.unregister(this);
+    open.delete(w.uffd);
     try {
       w.uffd.close(); // the kernel unregisters every range of this userfaultfd
     } catch (e) {
