@@ -5,12 +5,13 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
+import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 // @ts-expect-error plain-JS harness shared with the soak script
 import { runStress } from './soak/stress.mjs';
 
 const PAGES = 512;
-const SECONDS = Number(process.env.WRITEWATCH_STRESS_SECONDS ?? 3);
+const SECONDS = Number(process.env.WRITEWATCH_STRESS_SECONDS ?? 2);
 
 interface StressResult {
   iterations: number;
@@ -87,6 +88,58 @@ describeKernel('50 stress: no lost write with worker threads writing during get(
       getCount: () => ww.get().length,
     });
     expectNoLostWrite(r);
+  });
+
+  it('WriteWatch.track of a SharedArrayBuffer, 2 writer threads', async () => {
+    const sab = new SharedArrayBuffer((PAGES + 1) * PAGE);
+    const ww = (open = WriteWatch.track(sab));
+    // Offsets count from byte 0 of the SAB; its data need not start on a page: use whole pages.
+    const first = (PAGE - (Number(ww.address) % PAGE)) % PAGE;
+    const out = new Float64Array(PAGES + 1);
+    const r: StressResult = await runStress({
+      address: ww.address + BigInt(first),
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: (SECONDS * 1000) / 2,
+      getReset: (marks: Uint8Array) => {
+        const n = ww.getInto(out, { offset: first, length: PAGES * PAGE, reset: true });
+        for (let i = 0; i < n; i++) marks[(out[i] - first) / PAGE] = 1;
+      },
+      getCount: () => ww.get({ offset: first, length: PAGES * PAGE }).length,
+    });
+    expectNoLostWrite(r);
+  });
+
+  it('win32: virtualAlloc(MEM_WRITE_WATCH) + getWriteWatch(WRITE_WATCH_FLAG_RESET), 2 writer threads', async () => {
+    const size = PAGES * PAGE;
+    const base = w.virtualAlloc(0n, size, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(base).not.toBe(0n);
+    const addrs = new BigUint64Array(PAGES);
+    const count = { value: 0 };
+    const gran = { value: 0 };
+    const read = (flags: number): number => {
+      count.value = PAGES;
+      const ret = w.getWriteWatch(flags, base, size, addrs, count, gran);
+      if (ret !== 0) throw new Error(`GetWriteWatch failed: ${w.getLastError()}`);
+      return count.value;
+    };
+    try {
+      const r: StressResult = await runStress({
+        address: base,
+        pages: PAGES,
+        pageSize: PAGE,
+        durationMs: SECONDS * 1000,
+        getReset: (marks: Uint8Array) => {
+          const n = read(w.WRITE_WATCH_FLAG_RESET);
+          for (let i = 0; i < n; i++) marks[Number(addrs[i] - base) / PAGE] = 1;
+        },
+        getCount: () => read(0),
+      });
+      expect(gran.value).toBe(PAGE);
+      expectNoLostWrite(r);
+    } finally {
+      expect(w.virtualFree(base, 0, w.MEM_RELEASE)).toBe(true);
+    }
   });
 
   // The harness must be able to fail: the two ways of getting it wrong are caught.
