@@ -8,6 +8,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
+import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const lib = koffi.load('libc.so.6');
@@ -193,5 +194,85 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
     } finally {
       close(devnull);
     }
+  });
+});
+
+describeKernel('50 lost registration through writewatch/win32: a Windows error, never a result', () => {
+  const SIZE = PAGES * PAGE;
+  let bases: bigint[] = [];
+  afterEach(() => {
+    for (const b of bases) w.virtualFree(b, 0, w.MEM_RELEASE);
+    bases = [];
+  });
+
+  /** A MEM_WRITE_WATCH allocation with pages 1 and 6 written. */
+  function watched(): bigint {
+    const base = w.virtualAlloc(0n, SIZE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(base).not.toBe(0n);
+    bases.push(base);
+    const u8 = new Uint8Array(w.viewMemory(base, SIZE));
+    u8[PAGE] = 1;
+    u8[6 * PAGE] = 1;
+    expect(pagesOf(base, 0, SIZE)).toEqual([base + BigInt(PAGE), base + BigInt(6 * PAGE)]);
+    return base;
+  }
+
+  function pagesOf(base: bigint, offset: number, size: number, flags = 0): bigint[] {
+    const addrs = new BigUint64Array(PAGES);
+    const count = { value: PAGES };
+    expect(w.getWriteWatch(flags, base + BigInt(offset), size, addrs, count, { value: 0 })).toBe(0);
+    return [...addrs.subarray(0, count.value)];
+  }
+
+  /** GetWriteWatch (with and without reset), ResetWriteWatch and the Nt calls all fail over [offset, +size). */
+  function expectFails(base: bigint, offset: number, size: number): void {
+    const at = base + BigInt(offset);
+    const addrs = new BigUint64Array(PAGES);
+    for (const flags of [0, w.WRITE_WATCH_FLAG_RESET]) {
+      const count = { value: PAGES };
+      w.setLastError(0);
+      expect(w.getWriteWatch(flags, at, size, addrs, count, { value: 0 })).toBe(0xffffffff);
+      expect(w.getLastError()).toBe(w.ERROR_INVALID_PARAMETER);
+      expect(count.value).toBe(PAGES); // out-parameters untouched on failure
+      expect(w.ntGetWriteWatch(flags, at, size, addrs, { value: PAGES }, { value: 0 })).toBe(w.STATUS_INVALID_PARAMETER);
+    }
+    expect(addrs.every((a) => a === 0n)).toBe(true);
+    expect(w.resetWriteWatch(at, size)).toBe(0xffffffff);
+    expect(w.ntResetWriteWatch(at, size)).toBe(w.STATUS_INVALID_PARAMETER);
+  }
+
+  it('MAP_FIXED over one page: calls over it fail, and changed nothing elsewhere', () => {
+    const base = watched();
+    const at = base + BigInt(6 * PAGE);
+    expect(mmap(at, PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(at);
+    expectFails(base, 0, SIZE);
+    expectFails(base, 6 * PAGE, PAGE);
+    // Page 1 is still written: none of the failed calls reset it on the way.
+    expect(pagesOf(base, 0, 6 * PAGE, w.WRITE_WATCH_FLAG_RESET)).toEqual([base + BigInt(PAGE)]);
+    expect(pagesOf(base, 0, 6 * PAGE)).toEqual([]);
+  });
+
+  it('munmap of one page', () => {
+    const base = watched();
+    expect(munmap(base + BigInt(3 * PAGE), PAGE)).toBe(0);
+    expectFails(base, 0, SIZE);
+    expect(pagesOf(base, 4 * PAGE, 4 * PAGE)).toEqual([base + BigInt(6 * PAGE)]);
+  });
+
+  it('mremap moving it away', () => {
+    const base = watched();
+    const dest = mmap(null, SIZE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(mremap(base, SIZE, SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, dest)).toBe(dest);
+    expectFails(base, 0, SIZE);
+    munmap(dest, SIZE);
+  });
+
+  it('its userfaultfd closed behind the library', () => {
+    const before = uffdFds();
+    const base = watched();
+    const fresh = [...uffdFds()].filter((fd) => !before.has(fd));
+    expect(fresh).toHaveLength(1);
+    expect(close(fresh[0])).toBe(0);
+    expectFails(base, 0, SIZE);
   });
 });
