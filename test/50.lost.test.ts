@@ -4,7 +4,7 @@
  * every reading and resetting method throws ERR_WRITEWATCH_LOST, while a request that avoids the
  * damaged pages still answers exactly. The forked child is in 50.fork.test.ts.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
@@ -182,6 +182,12 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
     expectLost(ww);
     // ...and the other WriteWatch is untouched by all those failed calls.
     expect(other.get()).toEqual([PAGE]);
+    // Closing the old object must not close the fd number it once had: it is the other's now.
+    expectClosesCleanly(ww);
+    expect(uffdFds().has(fd)).toBe(true);
+    new Uint8Array(other.buffer)[0] = 1;
+    expect(other.get({ reset: true })).toEqual([0, PAGE]);
+    expect(other.get()).toEqual([]);
   });
 
   it('the userfaultfd closed and its fd number reused by an unrelated file', () => {
@@ -191,6 +197,8 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
     expect(devnull).toBe(fd);
     try {
       expectLost(ww);
+      expectClosesCleanly(ww);
+      expect(fstatSync(devnull).isCharacterDevice()).toBe(true); // still open: not closed by ww.close()
     } finally {
       close(devnull);
     }

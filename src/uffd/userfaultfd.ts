@@ -3,6 +3,7 @@
  * registered memory itself and only clears the page's uffd-wp bit, which PAGEMAP_SCAN then reports
  * as PAGE_IS_WRITTEN. Nothing is ever read from the fd.
  */
+import { fstatSync } from 'node:fs';
 import createDebug from 'debug';
 import { ClosedError, SystemCallError, UnsupportedError } from '../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
@@ -42,8 +43,12 @@ export class Userfaultfd {
   readonly #wp = u64Struct(3);
   readonly #range = u64Struct(2);
 
+  /** The fd's inode: each userfaultfd has its own, so close() can tell ours from a reused number. */
+  readonly #id: string;
+
   private constructor(fd: number, via: 'syscall' | 'device', features: bigint, ioctls: bigint) {
     this.#fd = fd;
+    this.#id = identity(fd);
     this.via = via;
     this.features = features;
     this.ioctls = ioctls;
@@ -115,12 +120,28 @@ export class Userfaultfd {
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
+    // If the fd was closed behind our back, its number may name someone else's file by now (another
+    // userfaultfd, a database file): closing it would break them. Close only what is still ours.
+    if (identity(fd) !== this.#id) {
+      debug('fd %d is no longer this userfaultfd: not closing it', fd);
+      return;
+    }
     raw.close(fd);
     debug('closed fd %d', fd);
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** `st_dev:st_ino` of `fd`, or '' when it is not open. */
+function identity(fd: number): string {
+  try {
+    const st = fstatSync(fd);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return '';
   }
 }
 
