@@ -76,8 +76,11 @@ export class WrittenScanner {
    */
   readonly bounds = new Float64Array(3);
 
-  /** scan() over [bounds[0], bounds[1]), with the sink given `start - bounds[2]`, `end - bounds[2]`. */
-  scanBounds(reset: boolean, maxPages: number, sink: RegionSink): number {
+  /**
+   * scan() over [bounds[0], bounds[1]), with the sink given `start - bounds[2]`, `end - bounds[2]`.
+   * A null sink with `reset` is ResetWriteWatch: written pages are re-protected, none reported.
+   */
+  scanBounds(reset: boolean, maxPages: number, sink: RegionSink | null): number {
     const b = this.bounds;
     const start = b[0], end = b[1], base = b[2];
     const arg32 = this.#arg32, vec32 = this.#vec32, page = this.#page;
@@ -107,7 +110,7 @@ export class WrittenScanner {
         // Never report a page twice, even if a stale walk_end made the kernel walk it again.
         if (e <= lastEnd) continue;
         if (s < lastEnd) s = lastEnd;
-        sink.region(s - base, e - base);
+        if (sink !== null) sink.region(s - base, e - base);
         const pages = (e - s) / page;
         total += pages;
         remaining -= pages;

@@ -6,7 +6,7 @@
 import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError } from '../errors.js';
-import { assertMapped, assertMappedAt, lostFromWriteProtect } from './lost.js';
+import { assertMapped, assertMappedAt } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
@@ -273,11 +273,16 @@ export class WriteWatch {
     const [s, e] = this.#pages(w, checkRange(offset, length, w.byteLength));
     if (s === e) return;
     assertMapped(s, e);
-    try {
-      w.uffd.writeProtect(s, e - s);
-    } catch (err) {
-      throw lostFromWriteProtect(err, s, e);
-    }
+    // PAGEMAP_SCAN WP_MATCHING re-protects only the pages written since the last reset, where
+    // UFFDIO_WRITEPROTECT rewrites every PTE of the range: 1 GiB populated, 1 % written, 0.64 ms
+    // against 34 ms (npm run bench). With a vector: the vec_len 0 form oopses kernels before the
+    // September 2025 fix on a partly covered THP, and tracked JS memory can be THP.
+    const scanner = selfScanner();
+    const b = scanner.bounds;
+    b[0] = s;
+    b[1] = e;
+    b[2] = 0;
+    scanner.scanBounds(true, 0, null);
   }
 
   /** Stops tracking and releases what the library owns. Idempotent; never throws for a lost registration. */
