@@ -7,11 +7,14 @@
  */
 import createDebug from 'debug';
 import koffi from 'koffi';
+import { constants } from 'node:buffer';
 import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
-import { SystemCallError } from '../errors.js';
+import { OutOfRangeError, SystemCallError } from '../errors.js';
 import { check, lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { detach } from './detach.js';
+
+const MAX_LENGTH = constants.MAX_LENGTH;
 
 const debug = createDebug('writewatch:memory');
 
@@ -83,6 +86,8 @@ export class Mapping {
   view(offset = 0, length = this.length - offset): ArrayBuffer {
     if (this.#released) throw new Error('mapping released');
     if (length === 0) return new ArrayBuffer(0); // koffi.view must never see an empty range it cannot back
+    // Past the largest ArrayBuffer (4 GiB on Node 20) koffi.view aborts the process (FATAL ERROR in N-API).
+    if (length > MAX_LENGTH) throw new OutOfRangeError('length', `<= ${MAX_LENGTH} (buffer.constants.MAX_LENGTH: the largest ArrayBuffer)`, length);
     const ab = koffi.view(BigInt(this.address + offset), length);
     const ref = new WeakRef(ab);
     this.#views.refs.add(ref);
