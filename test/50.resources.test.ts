@@ -39,7 +39,8 @@ function usage(): Usage {
 
 /** Runs `cycle` a few times to warm up, then CYCLES times, and checks nothing grew. */
 function expectFlat(name: string, cycle: (i: number) => void): void {
-  for (let i = 0; i < 10; i++) cycle(i);
+  // Warm up first: V8 grows its heap (256 KiB pages, each a line of maps) early and then plateaus.
+  for (let i = 0; i < 100; i++) cycle(i);
   const before = usage();
   for (let i = 0; i < CYCLES; i++) cycle(i);
   const after = usage();
@@ -50,8 +51,8 @@ function expectFlat(name: string, cycle: (i: number) => void): void {
   );
   expect(after.fds).toBe(before.fds);
   expect(after.ours).toBe(before.ours);
-  // V8 maps heap pages meanwhile (measured: up to ~35 lines under vitest); a leak adds one per cycle.
-  expect(after.maps - before.maps).toBeLessThan(CYCLES / 4);
+  // V8 may still map heap pages meanwhile (measured: up to ~35 lines); a leak adds one per cycle.
+  expect(after.maps - before.maps).toBeLessThan(CYCLES / 2);
   // A leak would keep CYCLES MiB of dirtied memory resident.
   expect(after.rss - before.rss).toBeLessThan((CYCLES / 4) * BYTES);
 }
