@@ -6,6 +6,7 @@
  * throws must leave the dirty state exactly as it was. The process must survive all of it.
  */
 import fc from 'fast-check';
+import { readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterAll, expect, it } from 'vitest';
 import { probe, WriteWatch } from '../src/index.js';
@@ -233,6 +234,68 @@ describeKernel('50 property: random arguments give a correct result or a typed e
     } finally {
       victim.close();
     }
+  });
+
+  it('WriteWatch.track(anything): tracks exactly the whole pages inside, or throws a typed error and leaks nothing', () => {
+    const uffds = () => readdirSync('/proc/self/fd').filter((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[userfaultfd]';
+      } catch {
+        return false;
+      }
+    }).length;
+    const baseline = uffds();
+    const bufferArb = fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 5 * PAGE + 100 })).map(([shared, n]) =>
+      shared ? new SharedArrayBuffer(n) : new ArrayBuffer(n));
+    const viewArb = fc.tuple(bufferArb, fc.nat(), fc.nat(), fc.constantFrom('u8', 'f64', 'dv')).map(([buf, a, b, kind]) => {
+      const unit = kind === 'f64' ? 8 : 1;
+      const maxEl = Math.floor(buf.byteLength / unit);
+      const off = maxEl ? a % (maxEl + 1) : 0;
+      const len = maxEl - off ? b % (maxEl - off + 1) : 0;
+      if (kind === 'f64') return new Float64Array(buf, off * 8, len);
+      return kind === 'u8' ? new Uint8Array(buf, off, len) : new DataView(buf, off, len);
+    });
+    const targetArb: fc.Arbitrary<unknown> = fc.oneof(bufferArb, viewArb, anyArg);
+    const optionsArb: fc.Arbitrary<unknown> = fc.constantFrom<unknown>(undefined, {}, null, 5, 'x', { maxByteLength: -1 }, { maxByteLength: 1.5 });
+    fc.assert(
+      fc.property(targetArb, optionsArb, (target, options) => {
+        calls++;
+        let ww: WriteWatch | undefined;
+        try {
+          ww = (WriteWatch.track as (t: unknown, o?: unknown) => WriteWatch)(target, options);
+        } catch (e) {
+          expectCode(e, ARG_ERRORS);
+          expect(uffds()).toBe(baseline); // a refused target leaves no userfaultfd behind
+          return;
+        }
+        try {
+          const isView = ArrayBuffer.isView(target);
+          const buffer = isView ? (target as ArrayBufferView).buffer : (target as ArrayBuffer);
+          const from = isView ? (target as ArrayBufferView).byteOffset : 0;
+          const to = from + (isView ? (target as ArrayBufferView).byteLength : buffer.byteLength);
+          const addr = Number(ww.address);
+          const u8 = new Uint8Array(buffer);
+          // Bytes outside the whole pages (the partial pages at either end) are not tracked...
+          if (to > from) {
+            u8[from]++;
+            u8[to - 1]++;
+          }
+          ww.reset();
+          // ...and every whole page inside is, as an offset from byte 0 of the buffer.
+          const want: number[] = [];
+          for (let p = Math.ceil((addr + from) / PAGE) * PAGE; p + PAGE <= addr + to; p += PAGE) {
+            u8[p - addr + ((p / PAGE) % 13)]++;
+            want.push(p - addr);
+          }
+          expect(want.length).toBeGreaterThan(0); // else track must have refused it
+          expect(ww.get()).toEqual(want);
+        } finally {
+          ww.close();
+        }
+        expect(uffds()).toBe(baseline);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it('probe() never throws and is consistent', () => {
