@@ -207,6 +207,26 @@ double wwb_time_scan_checked(struct wwb *w, uint64_t offset, uint64_t length, in
   return t1 - t0;
 }
 
+/*
+ * The loop over any range of this process (e.g. a WriteWatch's own memory, so that C and JS scan
+ * the very same page tables): offsets are relative to `addr`.
+ */
+double wwb_time_scan_at(struct wwb *w, uint64_t addr, uint64_t length, int reset, int iters, int64_t *pages) {
+  if (length / (uint64_t)w->page > w->out_cap) { /* the offset array holds one region's worth */
+    errno = EINVAL;
+    return -1;
+  }
+  uint8_t *own = w->base;
+  w->base = (uint8_t *)addr;
+  double t0 = now_ns();
+  int64_t n = 0;
+  for (int i = 0; i < iters && n >= 0; i++) n = scan_loop(w, addr, addr + length, reset);
+  double t1 = now_ns();
+  w->base = own;
+  *pages = n;
+  return n < 0 ? -1 : t1 - t0;
+}
+
 /* Page offset `i` of the last scan (tests that C found the pages JS wrote). */
 uint64_t wwb_result(struct wwb *w, uint64_t i) { return w->out[i]; }
 

@@ -44,6 +44,7 @@ export function loadNative(log) {
     address: lib.func('uint64_t wwb_address(void *w)'),
     timeScan: lib.func('double wwb_time_scan(void *w, uint64_t offset, uint64_t length, int reset, int iters, void *pages)'),
     timeScanChecked: lib.func('double wwb_time_scan_checked(void *w, uint64_t offset, uint64_t length, int reset, int iters, void *pages)'),
+    timeScanAt: lib.func('double wwb_time_scan_at(void *w, uint64_t addr, uint64_t length, int reset, int iters, void *pages)'),
     result: lib.func('uint64_t wwb_result(void *w, uint64_t i)'),
     timeReset: lib.func('double wwb_time_reset(void *w, int method)'),
     timeTouch: lib.func('double wwb_time_touch(uint64_t base, void *pages, uint32_t n, uint32_t value)'),
@@ -68,6 +69,12 @@ export function loadNative(log) {
         scanChecked(reset, iters = 1, offset = 0, len = length) {
           const ns = fns.timeScanChecked(w, offset, len, reset ? 1 : 0, iters, pagesOut);
           if (ns < 0) throw new Error(`C checked scan failed: errno ${koffi.errno()}`);
+          return { ns, pages: Number(pagesOut[0]) };
+        },
+        /** The C loop over [addr, addr + len) of any tracked memory of this process (e.g. a WriteWatch's). */
+        scanAt(addr, len, reset, iters = 1) {
+          const ns = fns.timeScanAt(w, addr, len, reset ? 1 : 0, iters, pagesOut);
+          if (ns < 0) throw new Error(`C scan at 0x${addr.toString(16)} failed: errno ${koffi.errno()}`);
           return { ns, pages: Number(pagesOut[0]) };
         },
         result: (i) => Number(fns.result(w, i)),

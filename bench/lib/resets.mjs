@@ -6,6 +6,7 @@
  * vector. Plus WriteWatch.reset() from JS. Each reset is checked: the region must then read clean.
  */
 import { pattern, pageCount } from './patterns.mjs';
+import { evictCaches } from './evict.mjs';
 import { median } from './stats.mjs';
 
 export const RESET_METHODS = ['UFFDIO_WRITEPROTECT', 'PAGEMAP_SCAN vec_len 0', 'PAGEMAP_SCAN + vector'];
@@ -24,11 +25,13 @@ export function resetChoices(ctx, { native, fractions, reps, seed }) {
         const v = r * 8 + i + 2;
         if (m < RESET_METHODS.length) {
           c.touch(pages, v);
+          evictCaches();
           t[RESET_METHODS[m]].push(c.reset(m));
           const left = c.scan(false).pages;
           if (left) bad.push(`${RESET_METHODS[m]} left ${left} pages written`);
         } else {
           js.dirty(pages, v);
+          evictCaches();
           t['WriteWatch.reset()'].push(js.timeReset());
           if (js.timeGet(false).pages) bad.push('WriteWatch.reset() left pages written');
         }

@@ -7,6 +7,7 @@
 import { median } from './stats.mjs';
 import { pattern, pageCount } from './patterns.mjs';
 import { CRegion, JsRegion } from './regions.mjs';
+import { evictCaches } from './evict.mjs';
 import { Shadow } from './shadow.mjs';
 
 let value = 1;
@@ -75,6 +76,7 @@ export function runCell(ctx, { kind, fraction, reps, seed }) {
       for (let i = 0; i < methods.length; i++) {
         const m = methods[(i + r) % methods.length];
         m.dirty(pages, v);
+        evictCaches();
         const { ns, pages: got } = m.time(reset);
         if (got !== k) bad.push(`${m.name} found ${got} of ${k} pages`);
         if (!reset) m.reset();

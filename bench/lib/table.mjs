@@ -12,6 +12,7 @@ function scanTable(scan, mode) {
     ['getInto / C', 'getInto', 'C'],
     ['win32 / get', 'win32', 'get'],
     ['shadow / get', 'shadow', 'get'],
+    ['shadow / C', 'shadow', 'C'],
   ].filter(([, a, b]) => methods.includes(a) && methods.includes(b));
   const names = { C: 'C loop', get: 'get', getInto: 'getInto', win32: 'win32 GetWriteWatch', shadow: 'shadow copy' };
   const lines = head(['region', 'written', 'pages', ...methods.map((m) => names[m]), ...ratios.map((r) => r[0])], [false, false, ...methods.map(() => true), ...ratios.map(() => true), true]);
@@ -38,7 +39,7 @@ export function markdown(r) {
   out.push(`# writewatch benchmark`, '');
   out.push(`${e.cpu}, ${e.cores} CPUs, ${fmtBytes(e.mem)} RAM; Linux ${e.kernel} (${e.arch}); Node ${e.node}; page ${e.page} B.`);
   out.push(`Run ${e.date} (${e.mode} mode, ${e.reps} repetitions per cell, ${e.seconds.toFixed(0)} s, peak RSS ${fmtBytes(e.peakRss)}).`, '');
-  out.push('Every figure is a median over repetitions; every ratio is the median of ratios taken within the same repetition, the methods interleaved (order rotated) on the same pattern of written pages. Stores happen before the clock starts. "C loop" is bench/c/scan.c: the same PAGEMAP_SCAN loop with no FFI, timed inside C.', '');
+  out.push('Every figure is a median over repetitions; every ratio is the median of ratios taken within the same repetition, the methods interleaved (order rotated) on the same pattern of written pages. Stores happen before the clock starts, and each timed scan starts with cold caches (64 MiB read first, twice the L3), as after a frame of application work. "C loop" is bench/c/scan.c: the same PAGEMAP_SCAN loop with no FFI, timed inside C.', '');
   if (r.targets.length) {
     out.push('## Targets', '', ...head(['target', 'goal', 'measured', 'met'], [false, true, true, false]));
     for (const t of r.targets) out.push(row([t.name, t.goal, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']));
