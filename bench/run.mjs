@@ -16,7 +16,7 @@ import { memoryOverhead } from './lib/memory.mjs';
 import { loadNative } from './lib/native.mjs';
 import { perCall } from './lib/percall.mjs';
 import { resetChoices } from './lib/resets.mjs';
-import { ratio, runCell, setup, teardown } from './lib/scan.mjs';
+import { ratio, runCell, sameMemory, setup, teardown } from './lib/scan.mjs';
 import { fmtFraction, fmtRatio, fmtSize, fmtTime } from './lib/stats.mjs';
 import { plot } from './lib/svg.mjs';
 import { markdown } from './lib/table.mjs';
@@ -35,7 +35,7 @@ const config = quick
   ? {
       reps: 3,
       sizes: [
-        { length: 4 * MiB, populate: true, shadow: true, resets: true },
+        { length: 4 * MiB, populate: true, shadow: true, resets: true, target: true },
         { length: 256 * MiB, sparse: true, fractions: [0, 0.001, 0.01, 0.1] },
       ],
       resetFractions: [0, 0.01, 1],
@@ -48,7 +48,7 @@ const config = quick
       reps: 9,
       sizes: [
         { length: 64 * MiB, populate: true, shadow: true, resets: true },
-        { length: 1 * GiB, populate: true, shadow: true, resets: true },
+        { length: 1 * GiB, populate: true, shadow: true, resets: true, target: true },
         // 100 % of 16 GiB would need 16 GiB of RAM per method: left out. 10 % is 1.6 GiB per method.
         { length: 16 * GiB, sparse: true, fractions: [0, 0.001, 0.01, 0.1] },
       ],
@@ -141,6 +141,14 @@ for (const [si, size] of config.sizes.entries()) {
         (bad.length ? `  WRONG: ${bad[0]}` : ''),
     );
   }
+  if (size.target && native) {
+    log(`target cell again, C on the WriteWatch's own memory: ${fmtSize(size.length)} 1 % random, warm and cold`);
+    results.sameMemory = sameMemory(ctx, { kind: 'random', fraction: 0.01, reps: quick ? 3 : 21, seed: (si + 1) * 1000003 + 10000 * 7 });
+    for (const t of ['warm', 'cold']) {
+      const m = results.sameMemory[t];
+      log(`  ${t}: ${Object.entries(m.ns).map(([n, v]) => `${n} ${fmtTime(v)}`).join(', ')}; getInto/C ${fmtRatio(ratio(m.times, 'getInto', 'C, same memory'))}`);
+    }
+  }
   if (size.resets && native) {
     log(`ResetWriteWatch choices on ${fmtSize(size.length)}`);
     results.resets.push(...resetChoices(ctx, { native, fractions: config.resetFractions, reps: quick ? 2 : 5, seed: 99 }));
@@ -160,6 +168,12 @@ const ratioTarget = (name, goal, v, ok) => ({ name, goal, measured: Number.isFin
 results.targets = [
   ratioTarget(`get({reset:true}) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'get', 'C'), (v) => v <= 1.1),
   ratioTarget(`getInto(reset) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'getInto', 'C'), (v) => v <= 1.1),
+  ...['warm', 'cold'].flatMap((t) => {
+    const m = results.sameMemory?.[t];
+    return ['get', 'getInto'].map((n) =>
+      ratioTarget(`${n} / C on the same memory, ${where}, 1 % random, ${t} caches`, '≤ 1.10', m && ratio(m.times, n, 'C, same memory'), (v) => v <= 1.1),
+    );
+  }),
   ratioTarget('getInto / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / C get'], (v) => v <= 1.5),
   ratioTarget('getInto / (C + the same safety checks), per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / (C get + checks)'], (v) => v <= 1.5),
   ratioTarget('get / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['get / C get'], (v) => v <= 1.5),

@@ -93,3 +93,40 @@ export function ratio(times, a, b) {
   if (!times[a] || !times[b]) return NaN;
   return median(times[a].map((x, i) => x / times[b][i]));
 }
+
+/**
+ * The target cell once more, with the C loop walking the WriteWatch's own memory (the very same
+ * page tables) in alternation with get and getInto, warm (back to back, as a loop of calls) and
+ * cold (caches evicted before each call). Isolates what JS and koffi add from any difference
+ * between two regions.
+ */
+export function sameMemory(ctx, { kind, fraction, reps, seed }) {
+  const pages = pattern(kind, ctx.pages, fraction, seed);
+  const k = pageCount(ctx.pages, fraction);
+  const js = ctx.js, c = ctx.c.r;
+  const addr = Number(js.wws[0].address), len = ctx.length;
+  js.prepareInto(k);
+  const methods = {
+    'C, same memory': () => c.scanAt(addr, len, true),
+    get: () => js.timeGet(true),
+    getInto: () => js.timeGetInto(true),
+  };
+  const names = Object.keys(methods);
+  const out = {};
+  for (const cold of [false, true]) {
+    const times = Object.fromEntries(names.map((n) => [n, []]));
+    const bad = [];
+    for (let r = 0; r < reps; r++) {
+      for (let i = 0; i < names.length; i++) {
+        const n = names[(i + r) % names.length];
+        js.dirty(pages, ++value);
+        if (cold) evictCaches();
+        const { ns, pages: got } = methods[n]();
+        if (got !== k) bad.push(`${n} found ${got} of ${k} pages`);
+        times[n].push(ns);
+      }
+    }
+    out[cold ? 'cold' : 'warm'] = { times, ns: Object.fromEntries(names.map((n) => [n, median(times[n])])), bad };
+  }
+  return { k, length: len, kind, fraction, ...out };
+}

@@ -47,6 +47,18 @@ export function markdown(r) {
   }
   out.push('## get+reset (GetWriteWatch with WRITE_WATCH_FLAG_RESET)', '', scanTable(r.scan, 'get+reset'), '');
   out.push('## get only', '', scanTable(r.scan, 'get'), '');
+  if (r.sameMemory) {
+    const x = r.sameMemory;
+    out.push(`## The target cell on the same memory (${fmtSize(x.length)}, ${fmtFraction(x.fraction)} ${x.kind}, get+reset)`, '');
+    out.push('The C loop walks the WriteWatch\'s own pages, in alternation with get and getInto: warm (calls back to back) and cold (caches evicted before each call).', '');
+    const names = Object.keys(x.warm.ns);
+    out.push(...head(['caches', ...names, 'get / C', 'getInto / C'], [false, ...names.map(() => true), true, true]));
+    for (const t of ['warm', 'cold']) {
+      const m = x[t];
+      out.push(row([t, ...names.map((n) => fmtTime(m.ns[n])), fmtRatio(ratio(m.times, 'get', names[0])), fmtRatio(ratio(m.times, 'getInto', names[0]))]) + (m.bad.length ? ` ⚠ ${m.bad[0]}` : ''));
+    }
+    out.push('');
+  }
   if (r.perCall) {
     const p = r.perCall;
     out.push(`## Per-call overhead (${p.pages} clean pages, ${p.iters.toLocaleString('en-US')} calls per repetition)`, '');
