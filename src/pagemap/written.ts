@@ -77,6 +77,15 @@ export class WrittenScanner {
   readonly bounds = new Float64Array(3);
 
   /**
+   * When set, scanBounds() writes one offset per page (relative to bounds[2]) into it from index
+   * `count` on, and advances `count`, instead of calling the sink: getInto's path, where a call
+   * per region cost ~12 ns (10 % of 1 GiB written: +15 % over the C loop). The caller bounds the
+   * pages with `maxPages` <= its free length.
+   */
+  into: Float64Array | null = null;
+  count = 0;
+
+  /**
    * scan() over [bounds[0], bounds[1]), with the sink given `start - bounds[2]`, `end - bounds[2]`.
    * A null sink with `reset` is ResetWriteWatch: written pages are re-protected, none reported.
    */
@@ -84,6 +93,8 @@ export class WrittenScanner {
     const b = this.bounds;
     const start = b[0], end = b[1], base = b[2];
     const arg32 = this.#arg32, vec32 = this.#vec32, page = this.#page;
+    const into = this.into;
+    let k = this.count;
     const fd = this.#fd();
     const flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0);
     let remaining = maxPages > 0 ? maxPages : Infinity;
@@ -110,7 +121,8 @@ export class WrittenScanner {
         // Never report a page twice, even if a stale walk_end made the kernel walk it again.
         if (e <= lastEnd) continue;
         if (s < lastEnd) s = lastEnd;
-        if (sink !== null) sink.region(s - base, e - base);
+        if (into !== null) for (let a = s - base, z = e - base; a < z; a += page) into[k++] = a;
+        else if (sink !== null) sink.region(s - base, e - base);
         const pages = (e - s) / page;
         total += pages;
         remaining -= pages;
@@ -127,6 +139,7 @@ export class WrittenScanner {
       }
       cur = next;
     }
+    this.count = k;
     return total;
   }
 

@@ -13,7 +13,7 @@ import { Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
-import { OffsetArraySink, OffsetFloat64Sink, RangeSink, type ByteRange } from './sinks.js';
+import { OffsetArraySink, RangeSink, type ByteRange } from './sinks.js';
 import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 
 const debug = createDebug('writewatch:writewatch');
@@ -81,7 +81,6 @@ export class WriteWatch {
   /** The length last seen, for `byteLength` after close. */
   #byteLength: number;
   readonly #offsets = new OffsetArraySink();
-  readonly #into = new OffsetFloat64Sink();
   readonly #ranges = new RangeSink();
   /** getInto's checked options, reused: getInto allocates nothing. */
   readonly #request: Request = { offset: 0, length: 0, maxPages: 0, reset: false };
@@ -93,9 +92,9 @@ export class WriteWatch {
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    for (const s of [this.#offsets, this.#into]) s.page = this.#page;
+    this.#offsets.page = this.#page;
     // The scanner reports offsets from w.base itself (scanBounds), so the sinks add nothing.
-    for (const s of [this.#offsets, this.#into, this.#ranges]) s.base = 0;
+    for (const s of [this.#offsets, this.#ranges]) s.base = 0;
     dropped.register(this, w.uffd, this);
     adopt(w.uffd);
   }
@@ -193,7 +192,7 @@ export class WriteWatch {
     return s < e ? [s, e] : [0, 0];
   }
 
-  #scan(w: Watched, r: Request, sink: OffsetArraySink | OffsetFloat64Sink | RangeSink): void {
+  #scan(w: Watched, r: Request, sink: OffsetArraySink | RangeSink | null): void {
     // Not through #pages(): its [s, e] array and the boxed addresses would be allocated per call.
     if (r.length === 0) return;
     const page = this.#page;
@@ -241,14 +240,15 @@ export class WriteWatch {
     const r = checkOptions(opts, w.byteLength, this.#request);
     if (out.length === 0) return 0;
     if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
-    const sink = this.#into;
-    sink.out = out;
-    sink.count = 0;
+    // The scanner writes the offsets itself (no call per region).
+    const scanner = selfScanner();
+    scanner.into = out;
+    scanner.count = 0;
     try {
-      this.#scan(w, r, sink);
-      return sink.count;
+      this.#scan(w, r, null);
+      return scanner.count;
     } finally {
-      sink.out = EMPTY_F64;
+      scanner.into = null;
     }
   }
 
@@ -306,4 +306,3 @@ export class WriteWatch {
 }
 
 const EMPTY: number[] = [];
-const EMPTY_F64 = new Float64Array(0);
