@@ -47,7 +47,7 @@ describeKernel('npm run bench -- --quick', () => {
     expect(run.status, String(run.stderr)).toBe(0);
     expect(String(run.stderr)).toMatch(/\[bench +\d+ s\] \[ *1\/\d+\]/);
     expect(String(run.stdout)).toContain('## get+reset');
-    expect(String(run.stdout)).toMatch(/\| C loop \| get \| getInto \|/);
+    expect(String(run.stdout)).toMatch(hasCc ? /\| C loop \| get \| getInto \|/ : /\| get \| getInto \|/);
   });
 
   it('runs the C loop when there is a compiler, and says so when there is none', () => {
@@ -72,6 +72,14 @@ describeKernel('npm run bench -- --quick', () => {
     expect(populated.filter((c) => c.kind === 'run').map((c) => c.fraction).sort()).toEqual([0.001, 0.01, 0.1]);
     const onePercent = populated.find((c) => c.fraction === 0.01 && c.kind === 'random')!;
     expect(onePercent.k).toBe(Math.round((onePercent.length / r.env.page) * 0.01));
+  });
+
+  it('runs the target cell again with the C loop on the WriteWatch memory, warm and cold', () => {
+    if (!hasCc) return expect(r.sameMemory).toBeUndefined();
+    for (const t of ['warm', 'cold']) {
+      for (const name of ['C, same memory', 'get', 'getInto']) expect(figure(r.sameMemory[t].ns[name]), `${t} ${name}`).toBe(true);
+      expect(r.sameMemory[t].bad).toEqual([]);
+    }
   });
 
   it('measures per-call overhead, the writer side, reset choices, page tables and heap growth', () => {
