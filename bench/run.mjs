@@ -13,7 +13,7 @@ import { WriteWatch, probe } from 'writewatch';
 import { peakRss } from './lib/clock.mjs';
 import { heapGrowth } from './lib/heap.mjs';
 import { memoryOverhead } from './lib/memory.mjs';
-import { loadNative } from './lib/native.mjs';
+import { compilerVersion, loadNative } from './lib/native.mjs';
 import { perCall } from './lib/percall.mjs';
 import { resetChoices } from './lib/resets.mjs';
 import { ratio, runCell, sameMemory, setup, teardown } from './lib/scan.mjs';
@@ -79,7 +79,7 @@ function cpuModel() {
 }
 
 const results = {
-  env: { cpu: cpuModel(), cores: cpus().length, mem: totalmem(), kernel: release(), arch: arch(), node: process.version, page, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), mode: quick ? 'quick' : 'full', reps: config.reps },
+  env: { cpu: cpuModel(), cores: cpus().length, mem: totalmem(), kernel: release(), arch: arch(), node: process.version, page, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), mode: quick ? 'quick' : 'full', reps: config.reps, cc: native ? compilerVersion() : null },
   notes,
   scan: [],
   resets: [],

@@ -25,12 +25,21 @@ function compile(log) {
   mkdirSync(dirname(output), { recursive: true });
   try {
     execFileSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-o', output, source], { stdio: ['ignore', 'ignore', 'pipe'] });
-    log(`compiled ${source} with ${cc} -O2`);
+    log(`compiled bench/c/scan.c with ${cc} -O2`);
     return true;
   } catch (e) {
     const why = e.code === 'ENOENT' ? `no C compiler (\`${cc}\` not found on PATH; install gcc, or set CC)` : `${cc} failed: ${String(e.stderr || e.message).trim()}`;
     log(`C reference SKIPPED: ${why}. The C rows are left out.`);
     return false;
+  }
+}
+
+/** `cc --version`'s first line, for the report. */
+export function compilerVersion() {
+  try {
+    return execFileSync(process.env.CC || 'cc', ['--version'], { encoding: 'utf8' }).split('\n')[0].trim();
+  } catch {
+    return 'none';
   }
 }
 
