@@ -17,7 +17,7 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** `panels`: [{ length, sparse, points: [{ fraction, ns: { method: ns } }] }]. */
 export function plot(panels, title) {
-  const W = 330, H = 300, L = 62, R = 12, T = 46, B = 48;
+  const W = 330, H = 300, L = 70, R = 12, T = 46;
   const width = W * panels.length, height = H + 96;
   const all = panels.flatMap((p) => p.points.flatMap((q) => Object.values(q.ns))).filter((x) => x > 0 && Number.isFinite(x));
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all)))), hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))));
@@ -48,7 +48,7 @@ export function plot(panels, title) {
       for (const [x, v] of pts) out.push(`<circle cx="${x.toFixed(1)}" cy="${ys(v).toFixed(1)}" r="2.5" fill="${COLORS[m]}"/>`);
     }
   });
-  out.push(`<text transform="translate(14,${(T + H) / 2}) rotate(-90)" text-anchor="middle">time per call (log)</text>`);
+  out.push(`<text transform="translate(13,${(T + H) / 2}) rotate(-90)" text-anchor="middle">time per call (log)</text>`);
   methods.forEach((m, k) => {
     const x = 20 + (k % 3) * (width / 3), y = H + 56 + Math.floor(k / 3) * 18;
     out.push(`<line x1="${x}" x2="${x + 24}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[m]}" stroke-width="3"/>`);
