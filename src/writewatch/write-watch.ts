@@ -13,7 +13,7 @@ import { Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
-import { OffsetArraySink, RangeSink, type ByteRange } from './sinks.js';
+import { RangeSink, type ByteRange } from './sinks.js';
 import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 
 const debug = createDebug('writewatch:writewatch');
@@ -80,7 +80,6 @@ export class WriteWatch {
   readonly #address: bigint;
   /** The length last seen, for `byteLength` after close. */
   #byteLength: number;
-  readonly #offsets = new OffsetArraySink();
   readonly #ranges = new RangeSink();
   /** getInto's checked options, reused: getInto allocates nothing. */
   readonly #request: Request = { offset: 0, length: 0, maxPages: 0, reset: false };
@@ -92,9 +91,8 @@ export class WriteWatch {
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    this.#offsets.page = this.#page;
     // The scanner reports offsets from w.base itself (scanBounds), so the sinks add nothing.
-    for (const s of [this.#offsets, this.#ranges]) s.base = 0;
+    this.#ranges.base = 0;
     dropped.register(this, w.uffd, this);
     adopt(w.uffd);
   }
@@ -192,7 +190,7 @@ export class WriteWatch {
     return s < e ? [s, e] : [0, 0];
   }
 
-  #scan(w: Watched, r: Request, sink: OffsetArraySink | RangeSink | null): void {
+  #scan(w: Watched, r: Request, sink: RangeSink | null): void {
     // Not through #pages(): its [s, e] array and the boxed addresses would be allocated per call.
     if (r.length === 0) return;
     const page = this.#page;
@@ -219,14 +217,23 @@ export class WriteWatch {
   get(opts?: GetOptions): number[] {
     const w = this.#live();
     const r = checkOptions(opts, w.byteLength);
-    const sink = this.#offsets;
-    const out: number[] = [];
-    sink.out = out;
+    // Offsets go to a Float64Array first, then into an array made at its final size: push() per
+    // page cost ~40 ns (growing the array), doubling get()'s time over getInto's at 100 % written.
+    let cap = Math.ceil(r.length / this.#page) + 1;
+    if (r.maxPages > 0 && r.maxPages < cap) cap = r.maxPages;
+    if (scratch.length < cap) scratch = new Float64Array(cap);
+    const scanner = selfScanner();
+    scanner.into = scratch;
+    scanner.count = 0;
+    let n: number;
     try {
-      this.#scan(w, r, sink);
+      this.#scan(w, r, null);
+      n = scanner.count;
     } finally {
-      sink.out = EMPTY;
+      scanner.into = null;
     }
+    const out: number[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = scratch[i];
     return out;
   }
 
@@ -305,4 +312,8 @@ export class WriteWatch {
   }
 }
 
-const EMPTY: number[] = [];
+/**
+ * get()'s offsets before they become an array, shared by every WriteWatch of the thread: grown to
+ * the largest answer a call could give, never shrunk (its pages cost memory only once written).
+ */
+let scratch = new Float64Array(0);
