@@ -26,6 +26,14 @@ import { writer } from './lib/writer.mjs';
 const MiB = 2 ** 20, GiB = 2 ** 30;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
+const USAGE = 'usage: node bench/run.mjs [--quick] [--out DIR] [--json FILE]\n  --quick  small regions, few repetitions (< 1 min): checks every method runs\n  --out    where bench.md and bench.svg go (default: docs/, or bench/build/quick/ with --quick)\n  --json   also write every figure as JSON\n';
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--out' || argv[i] === '--json') i++;
+  else if (argv[i] !== '--quick') {
+    process.stderr.write(argv[i] === '--help' || argv[i] === '-h' ? USAGE : `unknown argument ${argv[i]}\n${USAGE}`);
+    process.exit(argv[i] === '--help' || argv[i] === '-h' ? 0 : 2);
+  }
+}
 const quick = argv.includes('--quick');
 const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const outDir = opt('--out') ?? (quick ? join(root, 'bench', 'build', 'quick') : join(root, 'docs'));
