@@ -87,7 +87,7 @@ export function markdown(r) {
   }
   if (r.memory?.length) {
     out.push('## Memory overhead of tracking (page tables, VmPTE)', '');
-    out.push(...head(['tracked (never touched)', 'VmPTE added', 'per GiB tracked', 'allocate + arm', 'untracked ArrayBuffer of ≤1 GiB: VmPTE added'], [false, true, true, true, true]));
+    out.push(...head(['tracked (never touched)', 'VmPTE added', 'per GiB tracked', 'allocate + arm', 'the same size mapped, untracked: VmPTE added'], [false, true, true, true, true]));
     for (const m of r.memory) out.push(row([fmtSize(m.length), fmtBytes(m.tracked.pte), fmtBytes(m.perGiB), fmtTime(m.tracked.ns), fmtBytes(m.untracked.pte)]));
     out.push('');
   }
