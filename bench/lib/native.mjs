@@ -4,7 +4,7 @@
  * are taken inside C. Returns null (and says why) when there is no compiler.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
@@ -24,7 +24,10 @@ function compile(log) {
   if (fresh) return true;
   mkdirSync(dirname(output), { recursive: true });
   try {
-    execFileSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-o', output, source], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Built beside and renamed into place: a bench and a test compiling at once never load half a file.
+    const tmp = `${output}.${process.pid}.tmp`;
+    execFileSync(cc, ['-O2', '-Wall', '-shared', '-fPIC', '-o', tmp, source], { stdio: ['ignore', 'ignore', 'pipe'] });
+    renameSync(tmp, output);
     log(`compiled bench/c/scan.c with ${cc} -O2`);
     return true;
   } catch (e) {
