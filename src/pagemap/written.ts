@@ -14,7 +14,10 @@ import { LostError } from '../errors.js';
 
 const debug = createDebug('writewatch:pagemap');
 
-/** Receives each written run [start, end) (absolute addresses, page-aligned), in ascending order. */
+/**
+ * Receives each written run [start, end), ascending: absolute addresses from scan(), offsets from
+ * `bounds[2]` from scanBounds().
+ */
 export interface RegionSink {
   region(start: number, end: number): void;
 }

@@ -16,7 +16,7 @@ import { LostError } from '../errors.js';
 import { getPageSize } from '../libc/libc.js';
 import type { RegionSink } from '../pagemap/written.js';
 import { selfScanner } from '../pagemap/self.js';
-import { assertMapped } from '../writewatch/lost.js';
+import { assertTracked } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
@@ -118,7 +118,7 @@ export function ntGetWriteWatch(
   const reset = (flags & WRITE_WATCH_FLAG_RESET) !== 0;
   try {
     // A get without reset changes nothing, and fails whole by itself (EPERM) if tracking was lost.
-    assertMapped(start, end, reset);
+    assertTracked(start, end, reset);
     selfScanner().scan(start, end, reset, max, sink);
   } catch (e) {
     if (!(e instanceof LostError)) throw e;
@@ -149,7 +149,7 @@ export function ntResetWriteWatch(base: bigint, size: number): number {
   const { start, end } = range;
   try {
     // Checked first: the scan re-arms mapping by mapping and would fail only on reaching a lost one.
-    assertMapped(start, end);
+    assertTracked(start, end);
     selfScanner().scan(start, end, true, 0, discard);
   } catch (e) {
     if (!(e instanceof LostError)) throw e;

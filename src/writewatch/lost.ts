@@ -42,24 +42,23 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 
 /**
  * Throws `LostError` unless every page of [start, end) is still mapped and registered with this
- * process's async write-protect userfaultfd. Modifies nothing. (The name predates the
- * registration check; it is what write-watch.ts calls before every scan and reset.) `modifies`
- * false (a get without reset) skips the registration check: such a scan fails whole with EPERM.
+ * process's async write-protect userfaultfd. Modifies nothing. `modifies` false (a get without
+ * reset) skips the registration check: such a scan fails whole with EPERM by itself.
  */
-export function assertMapped(start: number, end: number, modifies = true): void {
+export function assertTracked(start: number, end: number, modifies = true): void {
   scratch[0] = start;
   scratch[1] = end;
-  assertMappedAt(scratch, start, end - start, modifies);
+  assertTrackedAt(scratch, start, end - start, modifies);
 }
 
 const scratch = new Float64Array(2);
 
 /**
- * assertMapped() over [b[0], b[1]), allocating nothing: the get/getInto hot path passes msync's
+ * assertTracked() over [b[0], b[1]), allocating nothing: the get/getInto hot path passes msync's
  * `addr` and `len` as bigints it made once, because a number above 2^31 handed to koffi (or to a
  * call that is not inlined) is boxed in a new HeapNumber every time.
  */
-export function assertMappedAt(b: Float64Array, addr: number | bigint, len: number | bigint, modifies: boolean): void {
+export function assertTrackedAt(b: Float64Array, addr: number | bigint, len: number | bigint, modifies: boolean): void {
   const c = libc();
   const start = b[0], end = b[1];
   if (c.msync(addr, len, 0) !== 0) {

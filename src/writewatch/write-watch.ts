@@ -6,11 +6,12 @@
 import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError } from '../errors.js';
-import { assertMapped, assertMappedAt } from './lost.js';
+import { assertTrackedAt } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
+import type { WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
 import { RangeSink, type ByteRange } from './sinks.js';
@@ -83,7 +84,7 @@ export class WriteWatch {
   readonly #ranges = new RangeSink();
   /** getInto's checked options, reused: getInto allocates nothing. */
   readonly #request: Request = { offset: 0, length: 0, maxPages: 0, reset: false };
-  /** The range assertMappedAt last checked, with msync's arguments as bigints made once per range. */
+  /** The range assertTrackedAt last checked, with msync's arguments as bigints made once per range. */
   #checked = { start: 0, end: 0, addr: 0n, len: 0n };
 
   protected constructor(w: Watched) {
@@ -91,8 +92,6 @@ export class WriteWatch {
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    // The scanner reports offsets from w.base itself (scanBounds), so the sinks add nothing.
-    this.#ranges.base = 0;
     dropped.register(this, w.uffd, this);
     adopt(w.uffd);
   }
@@ -179,34 +178,40 @@ export class WriteWatch {
     return this.#w === null;
   }
 
-  /** The absolute page range a request covers: every page it touches, clipped to what is tracked. */
-  #pages(w: Watched, r: { offset: number; length: number }): [number, number] {
-    if (r.length === 0) return [0, 0];
+  /**
+   * Puts the absolute page range a request covers (every page it touches, clipped to what is
+   * tracked) into the scanner's bounds, with byte 0 of the buffer as the origin of offsets; false
+   * when no page is covered. Written into the scanner's Float64Array rather than returned: addresses
+   * above 2^31 would be boxed in new HeapNumbers on every call.
+   */
+  #bounds(w: Watched, offset: number, length: number, scanner: WrittenScanner): boolean {
+    if (length === 0) return false;
     const page = this.#page;
-    let s = Math.floor((w.base + r.offset) / page) * page;
-    let e = Math.ceil((w.base + r.offset + r.length) / page) * page;
+    let s = Math.floor((w.base + offset) / page) * page;
+    let e = Math.ceil((w.base + offset + length) / page) * page;
     if (s < w.start) s = w.start;
     if (e > w.end) e = w.end;
-    return s < e ? [s, e] : [0, 0];
-  }
-
-  #scan(w: Watched, r: Request, sink: RangeSink | null): void {
-    // Not through #pages(): its [s, e] array and the boxed addresses would be allocated per call.
-    if (r.length === 0) return;
-    const page = this.#page;
-    let s = Math.floor((w.base + r.offset) / page) * page;
-    let e = Math.ceil((w.base + r.offset + r.length) / page) * page;
-    if (s < w.start) s = w.start;
-    if (e > w.end) e = w.end;
-    if (s >= e) return;
-    const scanner = selfScanner();
+    if (s >= e) return false;
     const b = scanner.bounds;
     b[0] = s;
     b[1] = e;
     b[2] = w.base;
+    return true;
+  }
+
+  /** Throws LostError unless the bounds are still mapped and, before a reset, registered. */
+  #assertTracked(b: Float64Array, modifies: boolean): void {
     let p = this.#checked;
-    if (p.start !== s || p.end !== e) p = this.#checked = { start: s, end: e, addr: BigInt(s), len: BigInt(e - s) };
-    assertMappedAt(b, p.addr, p.len, r.reset);
+    if (p.start !== b[0] || p.end !== b[1]) {
+      p = this.#checked = { start: b[0], end: b[1], addr: BigInt(b[0]), len: BigInt(b[1] - b[0]) };
+    }
+    assertTrackedAt(b, p.addr, p.len, modifies);
+  }
+
+  #scan(w: Watched, r: Request, sink: RangeSink | null): void {
+    const scanner = selfScanner();
+    if (!this.#bounds(w, r.offset, r.length, scanner)) return;
+    this.#assertTracked(scanner.bounds, r.reset);
     scanner.scanBounds(r.reset, r.maxPages, sink);
   }
 
@@ -277,18 +282,14 @@ export class WriteWatch {
   /** ResetWriteWatch over [offset, offset + length) (default: everything), every page it touches. */
   reset(offset?: number, length?: number): void {
     const w = this.#live();
-    const [s, e] = this.#pages(w, checkRange(offset, length, w.byteLength));
-    if (s === e) return;
-    assertMapped(s, e);
-    // PAGEMAP_SCAN WP_MATCHING re-protects only the pages written since the last reset, where
-    // UFFDIO_WRITEPROTECT rewrites every PTE of the range: 1 GiB populated, 1 % written, 0.64 ms
-    // against 34 ms (npm run bench). With a vector: the vec_len 0 form oopses kernels before the
-    // September 2025 fix on a partly covered THP, and tracked JS memory can be THP.
+    const r = checkRange(offset, length, w.byteLength);
     const scanner = selfScanner();
-    const b = scanner.bounds;
-    b[0] = s;
-    b[1] = e;
-    b[2] = 0;
+    if (!this.#bounds(w, r.offset, r.length, scanner)) return;
+    this.#assertTracked(scanner.bounds, true);
+    // PAGEMAP_SCAN WP_MATCHING re-protects only the pages written since the last reset, where
+    // UFFDIO_WRITEPROTECT rewrites every PTE of the range (npm run bench, "ResetWriteWatch
+    // implementations"). With a vector: the vec_len 0 form oopses kernels before the September 2025
+    // fix on a partly covered THP, and tracked JS memory can be THP.
     scanner.scanBounds(true, 0, null);
   }
 
