@@ -1,6 +1,7 @@
 export * as abi from './abi.js';
 export { PAGE_IS, type PageCategory } from './abi.js';
-export { WrittenScanner, type RegionSink, regionsPerCall } from './written.js';
+export { WrittenScanner, type RegionSink } from './written.js';
+export { regionsPerCall } from './scan-arg.js';
 export { selfPagemapFd, selfScanner } from './self.js';
 export { openPagemap } from './raw.js';
 export { acceptedCategories, categoryNames } from './categories.js';

@@ -10,12 +10,12 @@
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../errors.js';
 import { lastError } from '../libc/errno.js';
-import { addressOf, getPageSize } from '../libc/libc.js';
-import { get64, put64, u64Struct } from '../libc/u64.js';
-import { PAGE_REGION_SIZE, PM_SCAN_ARG, PM_SCAN_ARG_SIZE } from './abi.js';
+import { getPageSize } from '../libc/libc.js';
+import { get64, put64 } from '../libc/u64.js';
+import { PM_SCAN_ARG } from './abi.js';
 import { acceptedCategories, categoryNames } from './categories.js';
 import { closeFd, openPagemap, pagemapScan } from './raw.js';
-import { regionsPerCall } from './written.js';
+import { scanArg } from './scan-arg.js';
 
 const debug = createDebug('writewatch:pagemap');
 
@@ -69,7 +69,6 @@ export class PagemapQuery {
 
   #fd: number;
   #ownsFd = false;
-  readonly #vecLen: number;
   readonly #arg: BigUint64Array;
   readonly #arg32: Uint32Array;
   readonly #vec: ArrayBuffer; // kept reachable: its address is in the arg
@@ -117,16 +116,12 @@ export class PagemapQuery {
     }
     this.maxPages = maxPages ?? 0;
     this.#fd = fd;
-    this.#vecLen = regionsPerCall(this.pageSize);
-    const { u64, u32 } = u64Struct(PM_SCAN_ARG_SIZE / 8);
+    const { arg: u64, arg32, vec, vec32 } = scanArg(this.pageSize);
     this.#arg = u64;
-    this.#arg32 = u32;
-    this.#vec = new ArrayBuffer(this.#vecLen * PAGE_REGION_SIZE);
-    this.#vec32 = new Uint32Array(this.#vec);
-    u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
+    this.#arg32 = arg32;
+    this.#vec = vec;
+    this.#vec32 = vec32;
     u64[PM_SCAN_ARG.flags] = 0n; // never WP_MATCHING / CHECK_WPASYNC: a query must not modify the target
-    u64[PM_SCAN_ARG.vec] = addressOf(this.#vec);
-    u64[PM_SCAN_ARG.vec_len] = BigInt(this.#vecLen);
     u64[PM_SCAN_ARG.category_inverted] = BigInt(this.inverted);
     u64[PM_SCAN_ARG.category_mask] = BigInt(this.required);
     u64[PM_SCAN_ARG.category_anyof_mask] = BigInt(this.anyOf);

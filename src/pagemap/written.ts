@@ -6,10 +6,10 @@
  */
 import createDebug from 'debug';
 import { lastError } from '../libc/errno.js';
-import { addressOf } from '../libc/libc.js';
-import { get64, put64, u64Struct } from '../libc/u64.js';
-import { PAGE_IS, PAGE_REGION_SIZE, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING } from './abi.js';
+import { get64, put64 } from '../libc/u64.js';
+import { PAGE_IS, PM_SCAN_ARG, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING } from './abi.js';
 import { pagemapScan } from './raw.js';
+import { scanArg } from './scan-arg.js';
 import { LostError } from '../errors.js';
 
 const debug = createDebug('writewatch:pagemap');
@@ -20,15 +20,6 @@ const debug = createDebug('writewatch:pagemap');
  */
 export interface RegionSink {
   region(start: number, end: number): void;
-}
-
-/**
- * Regions per ioctl. The kernel fills `vec` through a bounce buffer of PMD_SIZE / PAGE_SIZE
- * entries; a call producing more than that can leave `walk_end` stale (measured on 6.18), so one
- * call never asks for more than one bounce buffer's worth.
- */
-export function regionsPerCall(pageSize: number): number {
-  return (pageSize / 8) | 0; // PMD_SIZE / PAGE_SIZE: a page table holds pageSize / 8 entries
 }
 
 export class WrittenScanner {
@@ -44,14 +35,12 @@ export class WrittenScanner {
   constructor(fd: () => number, pageSize: number) {
     this.#fd = fd;
     this.#page = pageSize;
-    this.#vecLen = regionsPerCall(pageSize);
-    const { u64, u32 } = u64Struct(PM_SCAN_ARG_SIZE / 8);
+    const { arg: u64, arg32, vec, vec32, vecLen } = scanArg(pageSize);
+    this.#vecLen = vecLen;
     this.#arg = u64;
-    this.#arg32 = u32;
-    this.#vec = new ArrayBuffer(this.#vecLen * PAGE_REGION_SIZE);
-    this.#vec32 = new Uint32Array(this.#vec);
-    u64[PM_SCAN_ARG.size] = BigInt(PM_SCAN_ARG_SIZE);
-    u64[PM_SCAN_ARG.vec] = addressOf(this.#vec);
+    this.#arg32 = arg32;
+    this.#vec = vec;
+    this.#vec32 = vec32;
     // Exactly these masks: the kernel's WRITTEN fast path, and the only query that reports
     // zapped/unpopulated entries consistently on kernels without the 2026 fixes.
     u64[PM_SCAN_ARG.category_mask] = BigInt(PAGE_IS.WRITTEN);
