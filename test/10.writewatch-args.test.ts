@@ -2,7 +2,8 @@
  * Bad arguments: each method throws Node's error code, and a call that throws has reset nothing
  * (every bad call below asks for `reset: true` or is a reset, on memory with pages written).
  */
-import { readdirSync } from 'node:fs';
+import { constants } from 'node:buffer';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import { PAGE, describeKernel } from './support/kernel.js';
@@ -92,6 +93,24 @@ describeKernel('WriteWatch arguments', () => {
       expect(err?.errno).toBe(12);
     }
     expect(fds()).toBe(before);
+  });
+
+  it('allocate past the largest ArrayBuffer (buffer.constants.MAX_LENGTH) is ERR_OUT_OF_RANGE and leaves nothing mapped', () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    // Mappings at least as large as the request: a leaked one would be the only such line.
+    const huge = (bytes: number) =>
+      readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => {
+          const [a, b] = (l.split(' ')[0] ?? '').split('-').map((x) => parseInt(x, 16));
+          return b - a >= bytes;
+        }).length;
+    const bytes = constants.MAX_LENGTH + PAGE;
+    WriteWatch.allocate(PAGE).close();
+    const [fd0, maps0] = [fds(), huge(bytes)];
+    for (let i = 0; i < 3; i++) expectCode(() => WriteWatch.allocate(bytes), 'ERR_OUT_OF_RANGE');
+    expect(fds()).toBe(fd0);
+    expect(huge(bytes)).toBe(maps0);
   });
 
   for (const method of ['get', 'getInto', 'ranges'] as const) {
