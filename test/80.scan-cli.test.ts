@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import koffi from 'koffi';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
@@ -22,6 +23,20 @@ beforeAll(() => {
 
 function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
   const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: 30_000, ...options });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `writewatch scan` as uid/gid 65534. The command's modules are loaded while still root and the
+ * process drops privileges only then: the checkout may be readable by root alone (a clone under
+ * /root), and what is tested is the pagemap permission, not file permissions.
+ */
+function cliAsNobody(args: string[]) {
+  const script =
+    `const scan = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/scan.js')).href)});\n` +
+    'process.setgid(65534);\nprocess.setuid(65534);\n' +
+    `process.exitCode = await scan.run(${JSON.stringify(args)});\n`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -192,7 +207,7 @@ describeKernel('writewatch scan', () => {
   it('fails clearly for a process it may not read', () => {
     // As root: drop to nobody and look at this (root-owned) process. Otherwise: pid 1 is not ours.
     const asRoot = process.getuid?.() === 0;
-    const r = asRoot ? cli([String(process.pid)], { uid: 65534, gid: 65534 }) : cli(['1']);
+    const r = asRoot ? cliAsNobody([String(process.pid)]) : cli(['1']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^writewatch scan: permission denied reading the page tables of pid \d+ \(EACCES\): .*PTRACE_MODE_READ/);
   });
