@@ -4,6 +4,8 @@
  * dirties 1 MiB, so a leak of one mapping or one fd per cycle is far beyond the tolerances.
  */
 import { spawnSync } from 'node:child_process';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -37,12 +39,27 @@ function usage(): Usage {
   };
 }
 
+/**
+ * Collects garbage and lets FinalizationRegistry callbacks run: a released mapping whose views are
+ * still reachable keeps a placeholder over its range until they are collected (memory/mapping.ts).
+ */
+async function settle(): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 /** Runs `cycle` a few times to warm up, then CYCLES times, and checks nothing grew. */
-function expectFlat(name: string, cycle: (i: number) => void): void {
+async function expectFlat(name: string, cycle: (i: number) => void): Promise<void> {
   // Warm up first: V8 grows its heap (256 KiB pages, each a line of maps) early and then plateaus.
   for (let i = 0; i < 100; i++) cycle(i);
+  await settle();
   const before = usage();
   for (let i = 0; i < CYCLES; i++) cycle(i);
+  await settle();
   const after = usage();
   console.log(
     `${name}: ${CYCLES} cycles: fds ${before.fds} -> ${after.fds}, maps ${before.maps} -> ${after.maps} ` +
@@ -58,8 +75,8 @@ function expectFlat(name: string, cycle: (i: number) => void): void {
 }
 
 describeKernel('50 resources: no descriptor, mapping or memory left behind', () => {
-  it('WriteWatch.allocate / write / get / reset / close', () => {
-    expectFlat('allocate', (i) => {
+  it('WriteWatch.allocate / write / get / reset / close', async () => {
+    await expectFlat('allocate', (i) => {
       const ww = WriteWatch.allocate(BYTES);
       const u8 = new Uint8Array(ww.buffer);
       for (let o = 0; o < BYTES; o += PAGE) u8[o] = i;
@@ -71,10 +88,10 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     });
   });
 
-  it('WriteWatch.track of one SharedArrayBuffer, tracked and closed again and again', () => {
+  it('WriteWatch.track of one SharedArrayBuffer, tracked and closed again and again', async () => {
     const sab = new SharedArrayBuffer(BYTES + PAGE);
     const u8 = new Uint8Array(sab);
-    expectFlat('track', (i) => {
+    await expectFlat('track', (i) => {
       const ww = WriteWatch.track(sab);
       u8[2 * PAGE + 1] = i;
       // Offsets count from byte 0 of the buffer, whose data need not start on a page boundary.
@@ -84,9 +101,9 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     });
   });
 
-  it('virtualAlloc(MEM_WRITE_WATCH) / getWriteWatch / virtualFree(MEM_RELEASE)', () => {
+  it('virtualAlloc(MEM_WRITE_WATCH) / getWriteWatch / virtualFree(MEM_RELEASE)', async () => {
     const addrs = new BigUint64Array(BYTES / PAGE);
-    expectFlat('win32', (i) => {
+    await expectFlat('win32', (i) => {
       const base = w.virtualAlloc(0n, BYTES, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
       expect(base).not.toBe(0n);
       const u8 = new Uint8Array(w.viewMemory(base, BYTES));
@@ -98,11 +115,11 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     });
   });
 
-  it('100 000 get/getInto/reset calls allocate nothing that stays', () => {
+  it('100 000 get/getInto/reset calls allocate nothing that stays', async () => {
     const ww = WriteWatch.allocate(64 * PAGE);
     const u8 = new Uint8Array(ww.buffer);
     const out = new Float64Array(64);
-    expectFlat('calls', () => {
+    await expectFlat('calls', () => {
       for (let k = 0; k < 333; k++) {
         u8[(k % 64) * PAGE] = k;
         ww.getInto(out, { reset: true });

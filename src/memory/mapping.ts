@@ -1,9 +1,17 @@
 /**
- * Anonymous memory the library maps itself, and the ArrayBuffers JS gets over it. The danger is a
- * view touched after munmap: that is a SIGSEGV, not an exception. So release() first detaches every
- * view it handed out; only when all are detached does it unmap at once. Otherwise (no detach
- * support) it maps a fresh zero-filled placeholder over the range, so stale views read zeros and
- * their writes go nowhere, and unmaps when the last view is garbage-collected.
+ * Anonymous memory the library maps itself, and the ArrayBuffers JS gets over it. The danger is
+ * memory touched after munmap: from JS that is a SIGSEGV, not an exception; from native code
+ * (Node's thread pool filling the buffer for crypto.randomFill, fs.read, zlib) it is a SIGSEGV or,
+ * worse, a write into whatever is mapped at that address next.
+ *
+ * So release() detaches every view it handed out (JS stops reaching the memory), and unmaps at
+ * once only if no view object is still reachable. Otherwise it maps a fresh zero-filled
+ * MAP_NORESERVE placeholder over the range in one step (MAP_FIXED: the address is never free in
+ * between), which frees the memory's pages at once, keeps the address range ours, and takes any
+ * late native write; it is unmapped when the last view object is garbage-collected. That is the
+ * moment no native operation can still hold the raw pointer: Node keeps the ArrayBuffer (or a
+ * view of it) reachable from the request until its callback has run (randomFill's job.ondone,
+ * fs.read's req.oncomplete), and a detached buffer is still the same object.
  */
 import createDebug from 'debug';
 import koffi from 'koffi';
@@ -14,14 +22,34 @@ import { check, lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { detach } from './detach.js';
 
-const MAX_LENGTH = constants.MAX_LENGTH;
+/**
+ * The largest ArrayBuffer this Node makes (buffer.constants.MAX_LENGTH): 2^32 on Node 20, 2^53 - 1
+ * on 22, 24 and 26. Past it koffi.view aborts the process (FATAL ERROR in N-API), so no view and
+ * no WriteWatch.allocate may be larger.
+ */
+export const MAX_VIEW_LENGTH = constants.MAX_LENGTH;
+const MAX_LENGTH = MAX_VIEW_LENGTH;
+
+/**
+ * Throws ERR_OUT_OF_RANGE when `length` (already rounded to pages) is past the largest ArrayBuffer;
+ * called before anything is mapped, so the answer never depends on how much memory the machine has.
+ */
+export function checkViewLength(name: string, requested: number, length: number): void {
+  if (length > MAX_LENGTH) throw new OutOfRangeError(name, `${maxViewLengthText()} once rounded up to whole pages`, requested);
+}
+
+/** How MAX_VIEW_LENGTH reads in a message: the value, its name and this Node's version. */
+export function maxViewLengthText(): string {
+  const v = MAX_LENGTH === 2 ** 32 ? '2 ** 32' : MAX_LENGTH === Number.MAX_SAFE_INTEGER ? '2 ** 53 - 1' : String(MAX_LENGTH);
+  return `<= ${v} (buffer.constants.MAX_LENGTH, the largest ArrayBuffer on Node ${process.versions.node})`;
+}
 
 const debug = createDebug('writewatch:memory');
 
 interface Views {
   refs: Set<WeakRef<ArrayBuffer>>;
   live: number;
-  /** Unmap when `live` drops to 0 (set by release() when a view could not be detached, or by `autoRelease`). */
+  /** Unmap when `live` drops to 0 (set by release() while a view object is reachable, or by `autoRelease`). */
   unmapWhenUnreachable: boolean;
   unmapped: boolean;
   address: bigint;
@@ -86,8 +114,7 @@ export class Mapping {
   view(offset = 0, length = this.length - offset): ArrayBuffer {
     if (this.#released) throw new Error('mapping released');
     if (length === 0) return new ArrayBuffer(0); // koffi.view must never see an empty range it cannot back
-    // Past the largest ArrayBuffer (4 GiB on Node 20) koffi.view aborts the process (FATAL ERROR in N-API).
-    if (length > MAX_LENGTH) throw new OutOfRangeError('length', `<= ${MAX_LENGTH} (buffer.constants.MAX_LENGTH: the largest ArrayBuffer)`, length);
+    if (length > MAX_LENGTH) throw new OutOfRangeError('length', maxViewLengthText(), length);
     const ab = koffi.view(BigInt(this.address + offset), length);
     const ref = new WeakRef(ab);
     this.#views.refs.add(ref);
@@ -96,30 +123,30 @@ export class Mapping {
     return ab;
   }
 
-  /** Unmaps now if every view handed out could be detached; else placeholder + unmap after GC. Idempotent. */
+  /**
+   * Detaches every view handed out; unmaps now if none is reachable any more, else maps the
+   * placeholder and unmaps once the last view object is collected. Idempotent.
+   */
   release(): void {
     if (this.#released) return;
     this.#released = true;
     const views = this.#views;
-    let alive = 0;
+    let undetached = 0;
     for (const ref of views.refs) {
       const ab = ref.deref();
-      if (ab && !detach(ab)) alive++;
-      else {
-        collected.unregister(ref);
-        views.refs.delete(ref);
-        views.live--;
-      }
+      // A detached view stays registered: native code may still hold its old pointer.
+      if (ab && !detach(ab)) undetached++;
     }
-    if (alive === 0) {
+    if (views.live === 0) {
       unmap(views);
       return;
     }
-    // Stale views must not fault: replace the pages with fresh zero pages at the same address.
+    // Stale pointers must neither fault nor reach memory mapped later for someone else.
     const p = libc().mmap(views.address, views.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    if (p === MAP_FAILED) throw lastError('mmap', 'placeholder');
+    // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays until then: safe, only dearer.
+    if (p === MAP_FAILED) debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
     views.unmapWhenUnreachable = true;
-    debug('placeholder over 0x%s: %d views still reachable', views.address.toString(16), alive);
+    debug('placeholder over 0x%s until %d views are collected (%d not detachable)', views.address.toString(16), views.live, undetached);
   }
 
   /** mprotect a page-aligned sub-range. */

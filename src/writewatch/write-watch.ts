@@ -9,7 +9,7 @@ import { ClosedError, InvalidArgTypeError } from '../errors.js';
 import { assertTrackedAt } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
-import { Mapping } from '../memory/mapping.js';
+import { checkViewLength, Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import type { WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
@@ -104,6 +104,7 @@ export class WriteWatch {
     checkInteger('byteLength', byteLength, 1, Number.MAX_SAFE_INTEGER);
     const page = getPageSize();
     const length = Math.ceil(byteLength / page) * page;
+    checkViewLength('byteLength', byteLength, length); // before mmap: ENOMEM must not pre-empt it
     checkPagemapOwner();
     selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
     const uffd = Userfaultfd.open();
