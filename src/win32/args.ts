@@ -3,6 +3,13 @@
  * a wrong JS type is a programming error and throws (ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE)
  * instead of becoming a Windows error code. Values of the right type, however absurd (flags
  * 0xdeadbeef, a NULL base), go through to the Windows rules.
+ *
+ * An out-parameter of the right type that cannot be written (a frozen box, a getter-only `value`,
+ * a frozen array, a Proxy whose `set` throws) is what an unwritable pointer is in C, and Windows
+ * answers an unwritable out-pointer with STATUS_ACCESS_VIOLATION (ERROR_NOACCESS, 998) and changes
+ * nothing, exactly as it answers NULL (WINDOWS-SEMANTICS.md, GetWriteWatch checks 2 and 5; API.md's
+ * "an addresses array shorter than count.value is treated as an access violation"). So such a
+ * call fails with 998, not a throw: `writable()` probes a box before the call acts.
  */
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 
@@ -41,9 +48,29 @@ export function checkBox(name: string, box: unknown): Box | null {
   return box as Box;
 }
 
-/** `*lpdwCount` on input: a ULONG_PTR. */
+/**
+ * True when `box.value` can be read and written: reads it and writes the same value back, as
+ * ProbeForWrite touches the page. A throwing getter or setter (or a frozen box: this module is
+ * strict code, so the store throws) makes it false. Call before acting; the write-back is no change.
+ */
+export function writable(box: Box): boolean {
+  try {
+    const v = box.value;
+    box.value = v;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `*lpdwCount` on input: a ULONG_PTR. Call after writable(box). */
 export function checkCountValue(name: string, box: Box): number {
-  const v = box.value;
+  let v: unknown;
+  try {
+    v = box.value;
+  } catch {
+    v = undefined; // a getter that threw on the second read: reported as a bad value, with a code
+  }
   if (typeof v !== 'number') throw new InvalidArgTypeError(`${name}.value`, 'of type number', v);
   if (!Number.isSafeInteger(v) || v < 0) throw new OutOfRangeError(`${name}.value`, 'a safe integer >= 0', v);
   return v;

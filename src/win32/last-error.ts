@@ -3,6 +3,7 @@
  * isolate, so a module-level value is per-thread, as on Windows. Only the Win32-level functions set
  * it, and only on failure: Windows leaves it alone on success, and the Nt* functions never touch it.
  */
+import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 import {
   ERROR_INVALID_ADDRESS,
   ERROR_INVALID_PARAMETER,
@@ -25,8 +26,17 @@ export function getLastError(): number {
   return lastError;
 }
 
-/** SetLastError (Wine's tests seed it with 0xdeadbeef to prove a call set it). */
+/**
+ * SetLastError (Wine's tests seed it with 0xdeadbeef to prove a call set it). A DWORD; a negative
+ * int32 is taken as C converts it (SetLastError(-1) stores 0xFFFFFFFF). Anything else throws as
+ * every other function does: not a number → ERR_INVALID_ARG_TYPE; NaN, a fraction or outside
+ * [-2^31, 2^32) → ERR_OUT_OF_RANGE.
+ */
 export function setLastError(code: number): void {
+  if (typeof code !== 'number') throw new InvalidArgTypeError('code', 'of type number', code);
+  if (!Number.isInteger(code) || code < -0x80000000 || code > 0xffffffff) {
+    throw new OutOfRangeError('code', '>= -2147483648 and <= 4294967295 (a DWORD, or an int32 as C converts it)', code);
+  }
   lastError = code >>> 0;
 }
 

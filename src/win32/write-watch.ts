@@ -5,6 +5,13 @@
  * capped at `*lpdwCount` pages, so with WRITE_WATCH_FLAG_RESET exactly the returned pages are
  * re-armed and dirty pages past the cut stay dirty, as on Windows.
  *
+ * Out-parameters that cannot be written (frozen, getter-only, a Proxy whose set throws) are an
+ * unwritable pointer: STATUS_ACCESS_VIOLATION (998) with nothing changed, like NULL (args.ts says
+ * why this is a Windows failure and not a throw). Boxes are probed before the call acts; a plain
+ * array cannot be probed cheaply, so a store into it that throws is undone: the entries written are
+ * restored and the pages the call reset are un-write-protected (UFFDIO_WRITEPROTECT mode 0), which
+ * makes them read as written again: the next call reports them (overstated at worst, never lost).
+ *
  * Tracking lost behind our back (the memory unmapped or mapped over without VirtualFree, a forked
  * child) surfaces from the kernel as PM_SCAN_CHECK_WPASYNC's EPERM, or msync's ENOMEM for a hole.
  * It is answered with STATUS_INVALID_PARAMETER (87): for Windows the range is then no longer inside
@@ -18,7 +25,7 @@ import type { RegionSink } from '../pagemap/written.js';
 import { selfScanner } from '../pagemap/self.js';
 import { assertTracked } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
-import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, type Box } from './args.js';
+import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, writable, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
 import { setNtStatus } from './last-error.js';
 import { newRange, roundRange } from './range.js';
@@ -53,23 +60,74 @@ const TWO32 = 4294967296;
 let lastOut: BigUint64Array | null = null;
 let lastOut32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
-function copyOut(out: BigUint64Array | bigint[], n: number): void {
+/** Writes the addresses into a BigUint64Array: typed-array stores cannot throw. */
+function copyOutTyped(out: BigUint64Array, n: number): void {
   const buf = sink.buf;
-  if (out instanceof BigUint64Array) {
-    // Re-derived when the array changes, or its length does (a view that tracks a resizable buffer).
-    if (out !== lastOut || lastOut32.length !== out.length * 2) {
-      lastOut = out;
-      lastOut32 = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+  // Re-derived when the array changes, or its length does (a view that tracks a resizable buffer).
+  if (out !== lastOut || lastOut32.length !== out.length * 2) {
+    lastOut = out;
+    lastOut32 = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+  }
+  const u32 = lastOut32;
+  // Little-endian halves (x86_64 and arm64 Linux are little-endian); addresses < 2^53 are exact.
+  for (let i = 0; i < n; i++) {
+    const a = buf[i];
+    u32[2 * i] = a >>> 0;
+    u32[2 * i + 1] = (a / TWO32) >>> 0;
+  }
+}
+
+/**
+ * Writes the addresses into a plain array, whose stores may throw (frozen, a Proxy, a non-writable
+ * index); on a throw, restores what it overwrote and rethrows, so the array is as it was.
+ */
+function copyOutArray(out: bigint[], n: number): void {
+  const buf = sink.buf;
+  const saved: unknown[] = [];
+  let i = 0;
+  try {
+    for (; i < n; i++) {
+      saved.push(out[i]);
+      out[i] = BigInt(buf[i]);
     }
-    const u32 = lastOut32;
-    // Little-endian halves (x86_64 and arm64 Linux are little-endian); addresses < 2^53 are exact.
-    for (let i = 0; i < n; i++) {
-      const a = buf[i];
-      u32[2 * i] = a >>> 0;
-      u32[2 * i + 1] = (a / TWO32) >>> 0;
+  } catch (e) {
+    for (let k = 0; k < saved.length && k < i; k++) {
+      try {
+        out[k] = saved[k] as bigint;
+      } catch {
+        /* best effort: a store that threw once may throw again */
+      }
     }
-  } else {
-    for (let i = 0; i < n; i++) out[i] = BigInt(buf[i]);
+    throw e;
+  }
+}
+
+/** out.length, or -1 when reading it throws (a Proxy): an unreadable pointer. */
+function lengthOf(out: BigUint64Array | bigint[]): number {
+  try {
+    const n = out.length;
+    return typeof n === 'number' ? n : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Undoes the reset of the `n` pages in sink.buf: un-write-protecting a page (UFFDIO_WRITEPROTECT
+ * mode 0) makes it read as written, so the next GetWriteWatch reports it again.
+ */
+function unreset(a: Allocation, n: number, page: number): void {
+  const buf = sink.buf;
+  for (let i = 0; i < n; ) {
+    let j = i + 1;
+    while (j < n && buf[j] === buf[j - 1] + page) j++;
+    try {
+      a.uffd!.writeProtect(buf[i], buf[j - 1] + page - buf[i], false);
+    } catch (e) {
+      // The registration is gone: every later call on the range answers 87, never "clean".
+      debug('GetWriteWatch rollback 0x%s: %o', buf[i].toString(16), e);
+    }
+    i = j;
   }
 }
 
@@ -103,11 +161,13 @@ export function ntGetWriteWatch(
   const gran = checkBox('granularity', granularity);
   const page = getPageSize();
   roundRange(b, size, page, range);
-  if (!cnt || !gran) return STATUS_ACCESS_VIOLATION;
+  // NULL or unwritable, as Windows probes its out-pointers before acting.
+  if (!cnt || !gran || !writable(cnt) || !writable(gran)) return STATUS_ACCESS_VIOLATION;
   const cap = checkCountValue('count', cnt);
   if (cap === 0 || range.empty) return STATUS_INVALID_PARAMETER;
   if (flags & ~WRITE_WATCH_FLAG_RESET) return STATUS_INVALID_PARAMETER;
-  if (!out || out.length < cap) return STATUS_ACCESS_VIOLATION;
+  if (!out || lengthOf(out) < cap) return STATUS_ACCESS_VIOLATION;
+  if (!(out instanceof BigUint64Array) && Object.isFrozen(out)) return STATUS_ACCESS_VIOLATION;
   const a = watched();
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
@@ -126,10 +186,28 @@ export function ntGetWriteWatch(
     return STATUS_INVALID_PARAMETER;
   }
   const n = sink.count;
-  copyOut(out, n);
-  cnt.value = n;
-  gran.value = page;
-  return 0;
+  // The boxes were probed, but a setter may still throw: each step undoes the ones before it.
+  const oldGran = gran.value;
+  let step = 0;
+  try {
+    cnt.value = n;
+    step = 1;
+    gran.value = page;
+    step = 2;
+    if (out instanceof BigUint64Array) copyOutTyped(out, n);
+    else copyOutArray(out, n);
+    return 0;
+  } catch (e) {
+    debug('GetWriteWatch 0x%s: an out-parameter refused the store: %o', start.toString(16), e);
+    try {
+      if (step >= 1) cnt.value = cap;
+      if (step >= 2) gran.value = oldGran;
+    } catch {
+      /* best effort */
+    }
+    if (reset) unreset(a, n, page);
+    return STATUS_ACCESS_VIOLATION;
+  }
 }
 
 /**
