@@ -192,3 +192,14 @@ it('setLastError validates like every other function (issue 9, case 9)', () => {
   w.setLastError(-(2 ** 31));
   expect(w.getLastError()).toBe(0x80000000);
 });
+
+describeKernel('win32: out-parameters from another realm (issue 9, case 9: one rule)', () => {
+  it('a node:vm BigUint64Array receives the addresses', async () => {
+    const vm = await import('node:vm');
+    const base = dirty();
+    const addrs = vm.runInNewContext('new BigUint64Array(64)') as BigUint64Array;
+    const count = { value: 64 };
+    expect(w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, base, SIZE, addrs, count, { value: 0 })).toBe(0);
+    expect([...addrs.subarray(0, count.value)].map((a) => Number((a - base) / P))).toEqual(WRITTEN);
+  });
+});

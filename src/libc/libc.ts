@@ -4,6 +4,7 @@
  * aarch64 and skip koffi's per-call type parsing (~100 ns). Loaded on first use so that importing
  * the package on an unsupported system does not throw.
  */
+import { types } from 'node:util';
 import koffi from 'koffi';
 
 /** A buffer the kernel reads or writes in place: an off-heap typed array or a raw address. */
@@ -65,5 +66,5 @@ export function getPageSize(): number {
 /** The address of a buffer's first byte (a SharedArrayBuffer through a view: koffi refuses it bare). */
 export function addressOf(buf: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): bigint {
   libc();
-  return koffi.address(buf instanceof SharedArrayBuffer ? new Uint8Array(buf) : buf);
+  return koffi.address(types.isSharedArrayBuffer(buf) ? new Uint8Array(buf) : buf);
 }

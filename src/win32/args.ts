@@ -11,6 +11,7 @@
  * "an addresses array shorter than count.value is treated as an access violation"). So such a
  * call fails with 998, not a throw: `writable()` probes a box before the call acts.
  */
+import { types } from 'node:util';
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
 
 /** An out-parameter that Windows takes by pointer: `{ value }`, or `null` for a NULL pointer. */
@@ -78,6 +79,7 @@ export function checkCountValue(name: string, box: Box): number {
 
 /** The lpAddresses array: a BigUint64Array, a bigint[] or null (NULL). */
 export function checkAddresses(name: string, value: unknown): BigUint64Array | bigint[] | null {
-  if (value === null || value instanceof BigUint64Array || Array.isArray(value)) return value;
+  // Brand checks, so a BigUint64Array or Array from another realm (node:vm) counts as one.
+  if (value === null || types.isBigUint64Array(value) || Array.isArray(value)) return value as BigUint64Array | bigint[] | null;
   throw new InvalidArgTypeError(name, 'an instance of BigUint64Array, an Array of bigint, or null', value);
 }

@@ -18,6 +18,7 @@
  * a write-watched allocation, which is exactly what 87 means here, and a caller can never mistake
  * it for a result (all clean or all written).
  */
+import { types } from 'node:util';
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
 import { getPageSize } from '../libc/libc.js';
@@ -167,7 +168,8 @@ export function ntGetWriteWatch(
   if (cap === 0 || range.empty) return STATUS_INVALID_PARAMETER;
   if (flags & ~WRITE_WATCH_FLAG_RESET) return STATUS_INVALID_PARAMETER;
   if (!out || lengthOf(out) < cap) return STATUS_ACCESS_VIOLATION;
-  if (!(out instanceof BigUint64Array) && Object.isFrozen(out)) return STATUS_ACCESS_VIOLATION;
+  const typed = types.isBigUint64Array(out);
+  if (!typed && Object.isFrozen(out)) return STATUS_ACCESS_VIOLATION;
   const a = watched();
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
@@ -194,8 +196,8 @@ export function ntGetWriteWatch(
     step = 1;
     gran.value = page;
     step = 2;
-    if (out instanceof BigUint64Array) copyOutTyped(out, n);
-    else copyOutArray(out, n);
+    if (typed) copyOutTyped(out as BigUint64Array, n);
+    else copyOutArray(out as bigint[], n);
     return 0;
   } catch (e) {
     debug('GetWriteWatch 0x%s: an out-parameter refused the store: %o', start.toString(16), e);

@@ -14,6 +14,7 @@
  * reads clean until it is written. The price is page tables: 2 MiB per GiB armed.
  */
 import { readFileSync } from 'node:fs';
+import { types } from 'node:util';
 import createDebug from 'debug';
 import { InvalidArgTypeError, InvalidArgValueError, LostError, SystemCallError } from '../errors.js';
 import { addressOf, getPageSize } from '../libc/libc.js';
@@ -32,9 +33,12 @@ export interface TrackOptions {
    * For a target that can grow: how many bytes from byte 0 of its buffer to register and arm up
    * front. Default: the buffer's `maxByteLength` for a resizable ArrayBuffer or growable
    * SharedArrayBuffer; for a WebAssembly.Memory, 4 GiB (wasm32's limit; Node does not expose the
-   * memory's declared `maximum`) clipped to V8's reservation. Pass `maximum * 65536` to spend
-   * fewer page tables on a memory with a small declared maximum. Pages grown past it read as
-   * written until reset.
+   * memory's declared `maximum`). Pass `maximum * 65536` to spend fewer page tables on a memory
+   * with a small declared maximum. Pages grown past it read as written until reset.
+   *
+   * Clamped, never an error: to the buffer's `maxByteLength` for a resizable/growable buffer, to
+   * 4 GiB for a WebAssembly.Memory, and always to the end of V8's reservation as /proc/self/maps
+   * shows it, so nothing beyond the target's own reservation is ever registered.
    */
   maxByteLength?: number;
 }
@@ -53,9 +57,24 @@ export interface WebAssemblyMemory {
 /** Anything track() accepts. */
 export type TrackTarget = ArrayBuffer | SharedArrayBuffer | WebAssemblyMemory | ArrayBufferView;
 
+/**
+ * One rule for every target, whatever realm made it (a node:vm context, this one): brand checks
+ * (node:util types, the Memory `buffer` getter's own check), never `instanceof`, which only knows
+ * this realm's constructors and so refused a vm ArrayBuffer while accepting a vm Uint8Array.
+ */
+const memoryBuffer = Object.getOwnPropertyDescriptor(
+  (globalThis as { WebAssembly?: { Memory?: { prototype: object } } }).WebAssembly?.Memory?.prototype ?? {},
+  'buffer',
+)?.get;
+
 function isWasmMemory(x: unknown): x is WebAssemblyMemory {
-  const Memory = (globalThis as { WebAssembly?: { Memory?: Function } }).WebAssembly?.Memory;
-  return typeof Memory === 'function' && x instanceof Memory;
+  if (memoryBuffer === undefined || x === null || typeof x !== 'object') return false;
+  try {
+    memoryBuffer.call(x);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What a target resolves to: its buffer, the byte range whose whole pages are tracked, how it grows. */
@@ -71,7 +90,7 @@ interface Resolved {
 
 function isGrowable(b: Buffer): boolean {
   // `resizable` / `growable` are missing on runtimes without resizable buffers: fixed then.
-  return b instanceof SharedArrayBuffer ? (b as { growable?: boolean }).growable === true : (b as { resizable?: boolean }).resizable === true;
+  return types.isSharedArrayBuffer(b) ? (b as { growable?: boolean }).growable === true : (b as { resizable?: boolean }).resizable === true;
 }
 
 function maxLengthOf(b: Buffer): number {
@@ -80,7 +99,7 @@ function maxLengthOf(b: Buffer): number {
 
 /** Node 20 has no `detached` getter; a view over a detached buffer cannot be made. Off the hot path only. */
 function isDetached(b: Buffer): boolean {
-  if (b instanceof SharedArrayBuffer || b.byteLength > 0) return false;
+  if (types.isSharedArrayBuffer(b) || b.byteLength > 0) return false;
   try {
     new Uint8Array(b, 0, 0);
     return false;
@@ -93,10 +112,15 @@ function resolve(target: unknown, options: TrackOptions): Resolved {
   const limit = options.maxByteLength === undefined ? undefined : checkInteger('options.maxByteLength', options.maxByteLength, 0, Number.MAX_SAFE_INTEGER);
   if (isWasmMemory(target)) {
     const buffer = target.buffer;
-    const to = Math.max(buffer.byteLength, limit ?? WASM32_MAX_BYTES);
+    // Never past 4 GiB: a wasm32 memory cannot grow further, and V8 reserves more than that past
+    // byte 0 of every WebAssembly.Memory (measured, Node 20-26 x64: 8 GiB for wasm32, 10 GiB for a
+    // shared one on 20, 16 GiB for memory64 on 24/26), so [base, base + 4 GiB) is the memory's own.
+    // What lies past the reservation (another Memory, a malloc arena) can merge with it into one
+    // /proc/self/maps line, so the maps alone could not tell where it ends.
+    const to = Math.max(buffer.byteLength, Math.min(limit ?? WASM32_MAX_BYTES, WASM32_MAX_BYTES));
     return { buffer, memory: target, from: 0, to, growable: true };
   }
-  if (target instanceof ArrayBuffer || target instanceof SharedArrayBuffer) {
+  if (types.isArrayBuffer(target) || types.isSharedArrayBuffer(target)) {
     if (isDetached(target)) throw new InvalidArgValueError('target', target, 'is a detached ArrayBuffer');
     const growable = isGrowable(target);
     const to = growable ? Math.max(target.byteLength, Math.min(limit ?? Infinity, maxLengthOf(target))) : target.byteLength;
@@ -116,23 +140,48 @@ function resolve(target: unknown, options: TrackOptions): Resolved {
 }
 
 /**
- * How far the anonymous mapping that starts at `start` reaches, up to `limit`: V8's reservation
- * for a growable buffer (PROT_NONE past the current length). Neighbouring anonymous mappings can
- * merge into the same run in /proc/self/maps, which is why the caller always caps it.
+ * Where V8's reservation for a growable buffer ends, up to `limit`: from `start`, the anonymous
+ * mappings that hold its committed bytes (up to `committed`), then the one PROT_NONE mapping that
+ * is the reservation. A readable or writable mapping after the committed part, a gap, or file or
+ * special memory ends it. (A PROT_NONE neighbour merges into the same /proc/self/maps line and
+ * cannot be told apart here: the caller's cap keeps the registration inside the reservation.)
  */
-function anonymousExtent(start: number, limit: number): number {
+function reservationEnd(start: number, committed: number, limit: number): number {
   let reach = start;
   for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) \S{4} [0-9a-f]+ \S+ (\d+)\s*(.*)$/.exec(line);
+    const m = MAPS_LINE.exec(line);
     if (!m) continue;
     const s = parseInt(m[1], 16);
     const e = parseInt(m[2], 16);
     if (e <= reach) continue;
-    if (s > reach || m[3] !== '0' || m[4] !== '') break; // a gap, or file/special memory
+    if (s > reach || m[4] !== '0' || m[5] !== '') break; // a gap, or file/special memory
+    if (s >= committed && !m[3].startsWith('---')) break; // past the committed bytes: only the reservation
     reach = e;
     if (reach >= limit) break;
   }
   return Math.min(reach, limit);
+}
+
+/** start-end perms offset dev inode [path] */
+const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ (\d+)\s*(.*)$/;
+
+/**
+ * The first mapping in [start, end) whose pages can change without a write through this mapping:
+ * shared ('s': MAP_SHARED, shmem, another process's view) or file-backed (write(2) to the file
+ * shows through its pages until they are first written here). Write watching sees only stores
+ * through these page tables, so such memory would miss writes: it is refused. Null when none.
+ */
+function sharedMapping(start: number, end: number): string | null {
+  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+    const m = MAPS_LINE.exec(line);
+    if (!m) continue;
+    const s = parseInt(m[1], 16);
+    const e = parseInt(m[2], 16);
+    if (e <= start) continue;
+    if (s >= end) break;
+    if (m[3][3] === 's' || m[4] !== '0') return line.trim();
+  }
+  return null;
 }
 
 /** Registers and arms the whole pages of `target`; the caller wraps the result in a WriteWatch. */
@@ -148,8 +197,8 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
   if (r.growable) {
     // V8 commits a growable buffer page by page: the page holding its last byte is the buffer's
     // alone, and the reservation past it is what it can grow into.
-    end = anonymousExtent(start, Math.ceil((base + r.to) / page) * page);
     const committed = Math.ceil((base + r.buffer.byteLength) / page) * page;
+    end = reservationEnd(start, committed, Math.ceil((base + r.to) / page) * page);
     if (end < committed) end = committed;
   }
   if (end <= start) {
@@ -158,6 +207,16 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
       target,
       `contains no whole ${page}-byte page (bytes [${r.from}, ${r.to}) at address 0x${(base + r.from).toString(16)}); ` +
         'only whole pages can be tracked: track a larger buffer, or use WriteWatch.allocate()',
+    );
+  }
+  const shared = sharedMapping(start, end);
+  if (shared !== null) {
+    throw new InvalidArgValueError(
+      'target',
+      target,
+      `is memory that can change without a store through this mapping (${shared}): writes through its other ` +
+        'mappings and write(2) to its file would never be reported; track anonymous private memory (an ArrayBuffer, ' +
+        'SharedArrayBuffer, WebAssembly.Memory) or use WriteWatch.allocate()',
     );
   }
   checkPagemapOwner();
@@ -216,7 +275,7 @@ function syncFor(r: Resolved, base: number): ((w: Watched) => void) | undefined 
       if (base + b.byteLength > w.end) extend(w);
     };
   }
-  if (buffer instanceof SharedArrayBuffer) {
+  if (types.isSharedArrayBuffer(buffer)) {
     if (!isGrowable(buffer)) return undefined; // fixed and never detached: nothing can change
     return (w) => {
       w.byteLength = buffer.byteLength; // another thread may have grown it

@@ -3,6 +3,7 @@
  * MEM_WRITE_WATCH plus GetWriteWatch/ResetWriteWatch. A userfaultfd in async write-protect mode
  * records writes in the page tables; PAGEMAP_SCAN reads (and with reset, re-arms) them.
  */
+import { types } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError } from '../errors.js';
@@ -249,7 +250,7 @@ export class WriteWatch {
    */
   getInto(out: Float64Array, opts?: GetOptions): number {
     const w = this.#live();
-    if (!(out instanceof Float64Array)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
+    if (!types.isFloat64Array(out)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
     const r = checkOptions(opts, w.byteLength, this.#request);
     if (out.length === 0) return 0;
     if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
