@@ -1,7 +1,8 @@
 /**
  * viewMemory: not Windows, but how JS reaches the memory a C caller would through the pointer.
  * Each call hands out a fresh ArrayBuffer from the allocation's Mapping, which detaches it at
- * MEM_RELEASE; nothing is cached here, so no view can outlive its allocation and fault.
+ * MEM_RELEASE and keeps a placeholder over the range until it is collected (memory/mapping.ts), so
+ * neither JS nor native code still holding its pointer can fault or reach a later allocation.
  */
 import { OutOfRangeError } from '../errors.js';
 import { findAllocation } from './allocations.js';
