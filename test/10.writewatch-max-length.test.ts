@@ -7,7 +7,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { constants } from 'node:buffer';
 import { expect, it } from 'vitest';
+import { WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const root = join(import.meta.dirname, '..');
@@ -44,6 +46,20 @@ describeKernel('WriteWatch.allocate past buffer.constants.MAX_LENGTH', () => {
       expect(code).toBe('ERR_OUT_OF_RANGE');
       expect(message).toContain(`<= ${bound} (buffer.constants.MAX_LENGTH`);
       expect(message).toContain(`Node ${process.versions.node}`);
+    }
+  });
+
+  it('allocate(0) and a fraction name the same, version-true bound (Node 20 named 2^53 - 1)', () => {
+    const bound = constants.MAX_LENGTH === 2 ** 32 ? '2 ** 32' : '2 ** 53 - 1';
+    for (const v of [0, 1.5, -PAGE]) {
+      let err: any;
+      try {
+        WriteWatch.allocate(v);
+      } catch (e) {
+        err = e;
+      }
+      expect(err?.code).toBe('ERR_OUT_OF_RANGE');
+      expect(err?.message).toContain(`an integer >= 1 and <= ${bound} (buffer.constants.MAX_LENGTH`);
     }
   });
 });

@@ -17,7 +17,7 @@ import createDebug from 'debug';
 import koffi from 'koffi';
 import { constants } from 'node:buffer';
 import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
-import { OutOfRangeError, SystemCallError } from '../errors.js';
+import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors.js';
 import { check, lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { detach } from './detach.js';
@@ -30,18 +30,25 @@ import { detach } from './detach.js';
 export const MAX_VIEW_LENGTH = constants.MAX_LENGTH;
 const MAX_LENGTH = MAX_VIEW_LENGTH;
 
-/**
- * Throws ERR_OUT_OF_RANGE when `length` (already rounded to pages) is past the largest ArrayBuffer;
- * called before anything is mapped, so the answer never depends on how much memory the machine has.
- */
-export function checkViewLength(name: string, requested: number, length: number): void {
-  if (length > MAX_LENGTH) throw new OutOfRangeError(name, `${maxViewLengthText()} once rounded up to whole pages`, requested);
-}
-
 /** How MAX_VIEW_LENGTH reads in a message: the value, its name and this Node's version. */
 export function maxViewLengthText(): string {
   const v = MAX_LENGTH === 2 ** 32 ? '2 ** 32' : MAX_LENGTH === Number.MAX_SAFE_INTEGER ? '2 ** 53 - 1' : String(MAX_LENGTH);
   return `<= ${v} (buffer.constants.MAX_LENGTH, the largest ArrayBuffer on Node ${process.versions.node})`;
+}
+
+/**
+ * allocate's byteLength: a positive integer whose page-rounded length fits one ArrayBuffer.
+ * Returns that rounded length. Checked before anything is mapped, so the answer never depends on
+ * how much memory the machine has (an mmap first would be ENOMEM on a small machine), and the
+ * message names this Node's bound (2 ** 32 on Node 20, 2 ** 53 - 1 on 22+).
+ */
+export function checkAllocationLength(name: string, value: unknown, page: number): number {
+  if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
+  const length = Math.ceil(value / page) * page;
+  if (!Number.isSafeInteger(value) || value < 1 || length > MAX_LENGTH) {
+    throw new OutOfRangeError(name, `an integer >= 1 and ${maxViewLengthText()} once rounded up to whole pages`, value);
+  }
+  return length;
 }
 
 const debug = createDebug('writewatch:memory');

@@ -10,7 +10,7 @@ import { ClosedError, InvalidArgTypeError } from '../errors.js';
 import { assertTrackedAt } from './lost.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
-import { checkViewLength, Mapping } from '../memory/mapping.js';
+import { checkAllocationLength, Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import type { WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
@@ -102,10 +102,8 @@ export class WriteWatch {
    * written until it is written. VirtualAlloc(MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH).
    */
   static allocate(byteLength: number): WriteWatch {
-    checkInteger('byteLength', byteLength, 1, Number.MAX_SAFE_INTEGER);
-    const page = getPageSize();
-    const length = Math.ceil(byteLength / page) * page;
-    checkViewLength('byteLength', byteLength, length); // before mmap: ENOMEM must not pre-empt it
+    // Before mmap, so ENOMEM never pre-empts it; the bound is this Node's buffer.constants.MAX_LENGTH.
+    const length = checkAllocationLength('byteLength', byteLength, getPageSize());
     checkPagemapOwner();
     selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
     const uffd = Userfaultfd.open();
