@@ -103,7 +103,11 @@ export function describe(value: unknown): string {
     case 'function':
       return `function ${value.name || '<anonymous>'}`;
     case 'object':
-      return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+      try {
+        return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+      } catch {
+        return 'a revoked Proxy'; // reading .constructor throws: the error must still be made
+      }
     default:
       return `type ${typeof value} (${String(value)})`;
   }

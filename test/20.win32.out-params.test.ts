@@ -203,3 +203,22 @@ describeKernel('win32: out-parameters from another realm (issue 9, case 9: one r
     expect([...addrs.subarray(0, count.value)].map((a) => Number((a - base) / P))).toEqual(WRITTEN);
   });
 });
+
+describeKernel('win32: a revoked Proxy as an out-parameter', () => {
+  it('as addresses: ERR_INVALID_ARG_TYPE (no array at all); as count: 998; nothing reset either way', () => {
+    const base = dirty();
+    const { proxy, revoke } = Proxy.revocable(new Array<bigint>(64).fill(0n), {});
+    revoke();
+    let code: string | undefined;
+    try {
+      w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, base, SIZE, proxy, { value: 64 }, { value: 0 });
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    expect(code).toBe('ERR_INVALID_ARG_TYPE');
+    const box = Proxy.revocable({ value: 64 }, {});
+    box.revoke();
+    expectNoAccess(base, new BigUint64Array(64), box.proxy, { value: 0 }, 'revoked count');
+    expect(written(base)).toEqual(WRITTEN);
+  });
+});

@@ -80,6 +80,13 @@ export function checkCountValue(name: string, box: Box): number {
 /** The lpAddresses array: a BigUint64Array, a bigint[] or null (NULL). */
 export function checkAddresses(name: string, value: unknown): BigUint64Array | bigint[] | null {
   // Brand checks, so a BigUint64Array or Array from another realm (node:vm) counts as one.
-  if (value === null || types.isBigUint64Array(value) || Array.isArray(value)) return value as BigUint64Array | bigint[] | null;
+  if (value === null || types.isBigUint64Array(value)) return value as BigUint64Array | null;
+  let array = false;
+  try {
+    array = Array.isArray(value);
+  } catch {
+    /* a revoked Proxy: no array at all */
+  }
+  if (array) return value as bigint[];
   throw new InvalidArgTypeError(name, 'an instance of BigUint64Array, an Array of bigint, or null', value);
 }
