@@ -78,7 +78,7 @@ describeKernel('WriteWatch arguments', () => {
   });
 
   // On Node 20, 2^50 is past buffer.constants.MAX_LENGTH (2^32): ERR_OUT_OF_RANGE, before any mmap.
-  it.skipIf(constants.MAX_LENGTH < 2 ** 50)('allocate of more than the address space holds is ENOMEM from mmap, and leaks no fd', () => {
+  it.skipIf(constants.MAX_LENGTH < 2 ** 50)(`allocate of more than the address space holds is ENOMEM from mmap, and leaks no fd${constants.MAX_LENGTH < 2 ** 50 ? ` (skipped: Node ${process.versions.node} refuses 2^50 bytes before mmap, buffer.constants.MAX_LENGTH ${constants.MAX_LENGTH}: test/10.writewatch-max-length)` : ''}`, () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     WriteWatch.allocate(PAGE).close(); // open the shared pagemap fd first
     const before = fds();
