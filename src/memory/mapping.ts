@@ -59,6 +59,8 @@ interface Views {
   /** Unmap when `live` drops to 0 (set by release() while a view object is reachable, or by `autoRelease`). */
   unmapWhenUnreachable: boolean;
   unmapped: boolean;
+  /** Released, and kept over its range for views that are still reachable (counted in `held`). */
+  held: boolean;
   address: bigint;
   length: number;
 }
@@ -69,9 +71,21 @@ const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuf
   if (views.live === 0 && views.unmapWhenUnreachable) unmap(views);
 });
 
+/** Released mappings still held over their range until their views are collected (tests read it). */
+let held = 0;
+
+/** How many released mappings still hold their address range (placeholder or memory) for a view. */
+export function heldMappings(): number {
+  return held;
+}
+
 function unmap(views: Views): void {
   if (views.unmapped) return;
   views.unmapped = true;
+  if (views.held) {
+    views.held = false;
+    held--;
+  }
   if (libc().munmap(views.address, views.length) < 0) debug('munmap failed: %s', lastError('munmap').code);
   else debug('unmapped 0x%s +0x%s', views.address.toString(16), views.length.toString(16));
 }
@@ -95,7 +109,7 @@ export class Mapping {
   private constructor(address: bigint, length: number, autoRelease: boolean) {
     this.address = Number(address);
     this.length = length;
-    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, address, length };
+    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length };
   }
 
   /** mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS). Throws ENOMEM & co. as system errors. */
@@ -153,6 +167,8 @@ export class Mapping {
     // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays until then: safe, only dearer.
     if (p === MAP_FAILED) debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
     views.unmapWhenUnreachable = true;
+    views.held = true;
+    held++;
     debug('placeholder over 0x%s until %d views are collected (%d not detachable)', views.address.toString(16), views.live, undetached);
   }
 
