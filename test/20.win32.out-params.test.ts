@@ -222,3 +222,48 @@ describeKernel('win32: a revoked Proxy as an out-parameter', () => {
     expect(written(base)).toEqual(WRITTEN);
   });
 });
+
+describeKernel('win32: out-parameters whose other traps throw', () => {
+  it('an addresses Proxy whose isExtensible trap throws, and a granularity whose getter throws on its second read: 998, nothing reset', () => {
+    const base = dirty();
+    const addrs = new Proxy(new Array<bigint>(64).fill(0n), {
+      isExtensible() {
+        throw new Error('no');
+      },
+    });
+    expectNoAccess(base, addrs, { value: 64 }, { value: 0 }, 'isExtensible throws');
+    expect(written(base)).toEqual(WRITTEN);
+    let reads = 0;
+    const gran = {
+      get value() {
+        if (++reads > 1) throw new Error('second read');
+        return 0;
+      },
+      set value(_v: number) {},
+    } as w.Box;
+    w.setLastError(0);
+    expect(w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, base, SIZE, new BigUint64Array(64), { value: 64 }, gran)).toBe(w.WRITE_WATCH_FAILED);
+    expect(w.getLastError()).toBe(w.ERROR_NOACCESS);
+    expect(written(base)).toEqual(WRITTEN);
+  });
+});
+
+describeKernel('win32: count.value is read once', () => {
+  it('a count getter is read exactly once, so no second read can throw after the call acted', () => {
+    const base = dirty();
+    let reads = 0;
+    const count = {
+      get value() {
+        if (++reads > 1) throw new Error('second read');
+        return 64;
+      },
+      set value(_v: number) {},
+    } as w.Box;
+    const addrs = new BigUint64Array(64);
+    w.setLastError(0);
+    const r = w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, base, SIZE, addrs, count, { value: 0 });
+    // Read once by the probe: the call then succeeds, and its count store goes to the no-op setter.
+    expect([r, reads]).toEqual([0, 1]);
+    expect([...addrs.subarray(0, WRITTEN.length)].map((a) => Number((a - base) / P))).toEqual(WRITTEN);
+  });
+});

@@ -49,29 +49,31 @@ export function checkBox(name: string, box: unknown): Box | null {
   return box as Box;
 }
 
+/** What probe() answers for a box whose `value` cannot be read or written. */
+export const UNWRITABLE: unique symbol = Symbol('unwritable');
+
 /**
- * True when `box.value` can be read and written: reads it and writes the same value back, as
- * ProbeForWrite touches the page. A throwing getter or setter (or a frozen box: this module is
- * strict code, so the store throws) makes it false. Call before acting; the write-back is no change.
+ * Reads `box.value` and writes the same value back, as ProbeForWrite touches the page; returns the
+ * value read, or UNWRITABLE when a getter or setter throws (or the box is frozen: this module is
+ * strict code, so the store throws). Call before acting; the write-back is no change.
  */
-export function writable(box: Box): boolean {
+export function probe(box: Box): unknown {
   try {
     const v = box.value;
     box.value = v;
-    return true;
+    return v;
   } catch {
-    return false;
+    return UNWRITABLE;
   }
 }
 
-/** `*lpdwCount` on input: a ULONG_PTR. Call after writable(box). */
-export function checkCountValue(name: string, box: Box): number {
-  let v: unknown;
-  try {
-    v = box.value;
-  } catch {
-    v = undefined; // a getter that threw on the second read: reported as a bad value, with a code
-  }
+/** True when `box.value` can be read and written (see probe). */
+export function writable(box: Box): boolean {
+  return probe(box) !== UNWRITABLE;
+}
+
+/** `*lpdwCount` on input, as probe() read it: a ULONG_PTR. */
+export function checkCountValue(name: string, v: unknown): number {
   if (typeof v !== 'number') throw new InvalidArgTypeError(`${name}.value`, 'of type number', v);
   if (!Number.isSafeInteger(v) || v < 0) throw new OutOfRangeError(`${name}.value`, 'a safe integer >= 0', v);
   return v;

@@ -26,7 +26,7 @@ import type { RegionSink } from '../pagemap/written.js';
 import { selfScanner } from '../pagemap/self.js';
 import { assertTracked } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
-import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, writable, type Box } from './args.js';
+import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
 import { setNtStatus } from './last-error.js';
 import { newRange, roundRange } from './range.js';
@@ -103,6 +103,15 @@ function copyOutArray(out: bigint[], n: number): void {
   }
 }
 
+/** False for a plain array that cannot take stores: frozen, or a Proxy whose traps throw. */
+function storable(out: bigint[]): boolean {
+  try {
+    return !Object.isFrozen(out);
+  } catch {
+    return false;
+  }
+}
+
 /** out.length, or -1 when reading it throws (a Proxy): an unreadable pointer. */
 function lengthOf(out: BigUint64Array | bigint[]): number {
   try {
@@ -163,13 +172,15 @@ export function ntGetWriteWatch(
   const page = getPageSize();
   roundRange(b, size, page, range);
   // NULL or unwritable, as Windows probes its out-pointers before acting.
-  if (!cnt || !gran || !writable(cnt) || !writable(gran)) return STATUS_ACCESS_VIOLATION;
-  const cap = checkCountValue('count', cnt);
+  if (!cnt || !gran) return STATUS_ACCESS_VIOLATION;
+  const value = probe(cnt);
+  if (value === UNWRITABLE || !writable(gran)) return STATUS_ACCESS_VIOLATION;
+  const cap = checkCountValue('count', value);
   if (cap === 0 || range.empty) return STATUS_INVALID_PARAMETER;
   if (flags & ~WRITE_WATCH_FLAG_RESET) return STATUS_INVALID_PARAMETER;
   if (!out || lengthOf(out) < cap) return STATUS_ACCESS_VIOLATION;
   const typed = types.isBigUint64Array(out);
-  if (!typed && Object.isFrozen(out)) return STATUS_ACCESS_VIOLATION;
+  if (!typed && !storable(out)) return STATUS_ACCESS_VIOLATION;
   const a = watched();
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
@@ -188,10 +199,11 @@ export function ntGetWriteWatch(
     return STATUS_INVALID_PARAMETER;
   }
   const n = sink.count;
-  // The boxes were probed, but a setter may still throw: each step undoes the ones before it.
-  const oldGran = gran.value;
+  // The boxes were probed, but a getter or setter may still throw: each step undoes the ones before it.
+  let oldGran: number | undefined;
   let step = 0;
   try {
+    oldGran = gran.value;
     cnt.value = n;
     step = 1;
     gran.value = page;
@@ -203,7 +215,7 @@ export function ntGetWriteWatch(
     debug('GetWriteWatch 0x%s: an out-parameter refused the store: %o', start.toString(16), e);
     try {
       if (step >= 1) cnt.value = cap;
-      if (step >= 2) gran.value = oldGran;
+      if (step >= 2) gran.value = oldGran as number;
     } catch {
       /* best effort */
     }
