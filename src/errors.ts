@@ -55,6 +55,29 @@ export class SystemCallError extends Error {
   }
 }
 
+/**
+ * errnos that say "this process or system ran out of something", not "unsupported": a full fd
+ * table (EMFILE: RLIMIT_NOFILE), a full system file table (ENFILE), no kernel memory (ENOMEM).
+ * They are thrown as the SystemCallError they are, never folded into ERR_WRITEWATCH_UNSUPPORTED:
+ * retrying after closing something can succeed, and "unsupported" would be believed for good.
+ */
+export const RESOURCE_ERRNO_CODES: readonly string[] = ['EMFILE', 'ENFILE', 'ENOMEM'];
+
+export function isResourceError(e: unknown): e is SystemCallError {
+  return e instanceof SystemCallError && RESOURCE_ERRNO_CODES.includes(e.code);
+}
+
+/** What to do about a resource error, for messages (probe's reasons). */
+export function explainResourceError(e: SystemCallError): string {
+  const what =
+    e.code === 'EMFILE'
+      ? "too many open files: this process reached its RLIMIT_NOFILE (ulimit -n); close descriptors or raise the limit"
+      : e.code === 'ENFILE'
+        ? 'the system-wide file table is full (fs.file-max); close files elsewhere or raise fs.file-max'
+        : 'the kernel is out of memory for this request; free memory, or lower vm.max_map_count pressure';
+  return `${e.syscall} failed with ${e.code}: ${what} (a resource limit, not a missing feature: retry once resources are free)`;
+}
+
 function errnoName(errno: number): string {
   try {
     return getSystemErrorName(-errno);

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { SystemCallError } from './errors.js';
+import { SystemCallError, explainResourceError, isResourceError } from './errors.js';
 import { arch } from './libc/arch.js';
 import { getPageSize } from './libc/libc.js';
 import { acceptedCategories } from './pagemap/categories.js';
@@ -126,6 +126,7 @@ function readSysctl(path: string): number | null {
 }
 
 function message(e: unknown): string {
+  if (isResourceError(e)) return explainResourceError(e);
   if (e instanceof SystemCallError) return `${e.syscall} failed with ${e.code}`;
   return e instanceof Error ? e.message : String(e);
 }

@@ -8,7 +8,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { release } from 'node:os';
-import { SystemCallError, UnsupportedError } from '../errors.js';
+import { SystemCallError, UnsupportedError, explainResourceError, isResourceError } from '../errors.js';
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { u64Struct } from '../libc/u64.js';
@@ -19,6 +19,7 @@ const PATH = '/proc/self/pagemap';
 
 /** The message for a failed open of /proc/self/pagemap. */
 export function explainOpenFailure(err: unknown): string {
+  if (isResourceError(err)) return explainResourceError(err);
   const code = err instanceof SystemCallError ? err.code : String(err);
   if (code === 'ENOENT') {
     return `${PATH} does not exist (ENOENT): procfs is not mounted at /proc in this sandbox; mount it (container runtimes do by default)`;
@@ -63,16 +64,22 @@ export function scanFailure(fd: number): SystemCallError | null {
 
 /**
  * Opens /proc/self/pagemap and checks that it answers PAGEMAP_SCAN; throws
- * `ERR_WRITEWATCH_UNSUPPORTED` with the reason otherwise.
+ * `ERR_WRITEWATCH_UNSUPPORTED` with the reason otherwise, or the SystemCallError itself for
+ * EMFILE, ENFILE and ENOMEM.
  */
 export function openPagemapForScan(): number {
   let fd: number;
   try {
     fd = openPagemap('self');
   } catch (e) {
+    if (isResourceError(e)) throw e; // out of fds or memory: not a sandbox, and not for good
     throw new UnsupportedError(explainOpenFailure(e), { cause: e });
   }
   const err = scanFailure(fd);
+  if (err && isResourceError(err)) {
+    closeFd(fd);
+    throw err; // ENOMEM for the kernel's bounce buffer
+  }
   if (err) {
     const msg = explainScanFailure(err, fd);
     closeFd(fd);

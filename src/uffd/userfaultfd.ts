@@ -5,7 +5,7 @@
  */
 import { fstatSync } from 'node:fs';
 import createDebug from 'debug';
-import { ClosedError, SystemCallError, UnsupportedError } from '../errors.js';
+import { ClosedError, SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
 import { put64, u64Struct } from '../libc/u64.js';
 import {
@@ -54,7 +54,10 @@ export class Userfaultfd {
     this.ioctls = ioctls;
   }
 
-  /** Creates a userfaultfd and negotiates `features`; throws `ERR_WRITEWATCH_UNSUPPORTED` with the reason. */
+  /**
+   * Creates a userfaultfd and negotiates `features`; throws `ERR_WRITEWATCH_UNSUPPORTED` with the
+   * reason, or the SystemCallError (EMFILE, ENFILE, ENOMEM) when resources are exhausted.
+   */
   static open(options: UserfaultfdOptions = {}): Userfaultfd {
     const wanted = options.features ?? WRITEWATCH_FEATURES;
     const { fd, via } = create(options);
@@ -155,6 +158,8 @@ function create(options: UserfaultfdOptions): { fd: number; via: 'syscall' | 'de
     } catch (e) {
       if (!(e instanceof SystemCallError)) throw e;
       debug('userfaultfd via %s failed: %s', via, e.code);
+      // Out of fds or memory: the kernel supports it, this process cannot have one right now.
+      if (isResourceError(e)) throw e;
       failures.push(e);
     }
   }

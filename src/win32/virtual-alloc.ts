@@ -8,7 +8,7 @@
  * so that it starts clean.
  */
 import createDebug from 'debug';
-import { SystemCallError, UnsupportedError } from '../errors.js';
+import { SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
 import { MADV_NOHUGEPAGE, PROT_NONE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
@@ -107,6 +107,9 @@ function reserve(at: bigint | undefined, length: number, type: number, protect: 
       uffd = Userfaultfd.open();
     } catch (e) {
       if (!(e instanceof UnsupportedError || e instanceof SystemCallError)) throw e;
+      // Out of fds or memory is Windows' "not enough resources" (8), never 50: Wine's tests and the
+      // .NET GC read 50 as "write watch unsupported" and never ask again.
+      if (isResourceError(e)) return STATUS_NO_MEMORY;
       debug('MEM_WRITE_WATCH unsupported: %s', e.message);
       return STATUS_NOT_SUPPORTED;
     }
@@ -133,6 +136,7 @@ function reserve(at: bigint | undefined, length: number, type: number, protect: 
       uffd.close();
       mapping.release();
       if (!(e instanceof UnsupportedError || e instanceof SystemCallError)) throw e;
+      if (isResourceError(e)) return STATUS_NO_MEMORY;
       debug('write-watch registration failed: %s', e.message);
       return STATUS_NOT_SUPPORTED;
     }
