@@ -26,6 +26,9 @@ export interface Libc {
   /** `addr` as a number: called on every get/reset, where a BigInt would be an allocation. */
   msync(addr: number | bigint, length: number | bigint, flags: number): number;
   sysconf(name: number): number;
+  /** The process-wide registry's backing file (process/registry.ts). */
+  memfd_create(name: string, flags: number): number;
+  ftruncate(fd: number, length: number): number;
   errno(): number;
 }
 
@@ -52,6 +55,8 @@ function load(): Libc {
     madvise: f('int madvise(void *addr, size_t length, int advice)'),
     msync: f('int msync(uintptr_t addr, size_t length, int flags)'),
     sysconf: f('long sysconf(int name)'),
+    memfd_create: f('int memfd_create(const char *name, unsigned int flags)'),
+    ftruncate: f('int ftruncate(int fd, int64_t length)'),
     errno: () => koffi.errno(),
   };
 }

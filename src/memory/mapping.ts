@@ -63,6 +63,8 @@ interface Views {
   held: boolean;
   address: bigint;
   length: number;
+  /** Asked before unmapping (now or after GC): false once the memory may be someone else's. */
+  owned?: () => boolean;
 }
 
 const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuffer> }>(({ views, ref }) => {
@@ -86,6 +88,10 @@ function unmap(views: Views): void {
     views.held = false;
     held--;
   }
+  if (views.owned && !views.owned()) {
+    debug('0x%s is no longer ours: not unmapping it', views.address.toString(16));
+    return;
+  }
   if (libc().munmap(views.address, views.length) < 0) debug('munmap failed: %s', lastError('munmap').code);
   else debug('unmapped 0x%s +0x%s', views.address.toString(16), views.length.toString(16));
 }
@@ -98,6 +104,11 @@ export interface MapOptions {
   autoRelease?: boolean;
   /** Map exactly here (page-aligned) or fail with EEXIST if anything is mapped there (MAP_FIXED_NOREPLACE). */
   at?: bigint;
+  /**
+   * Asked before every unmap and placeholder: false when the memory may have been unmapped behind
+   * our back and mapped again for someone else, who must not lose it (issue 9, case 1).
+   */
+  owned?: () => boolean;
 }
 
 export class Mapping {
@@ -124,7 +135,14 @@ export class Mapping {
       throw new SystemCallError('mmap', 17 /* EEXIST */, `0x${options.at.toString(16)} is occupied`);
     }
     debug('mapped 0x%s +0x%s', p.toString(16), length.toString(16));
-    return new Mapping(p, length, options.autoRelease ?? false);
+    const m = new Mapping(p, length, options.autoRelease ?? false);
+    m.#views.owned = options.owned;
+    return m;
+  }
+
+  /** Sets (or replaces) the ownership check of MapOptions.owned after mapping. */
+  setOwned(owned: () => boolean): void {
+    this.#views.owned = owned;
   }
 
   get released(): boolean {
@@ -158,8 +176,8 @@ export class Mapping {
       // A detached view stays registered: native code may still hold its old pointer.
       if (ab && !detach(ab)) undetached++;
     }
-    if (views.live === 0) {
-      unmap(views);
+    if (views.live === 0 || (views.owned && !views.owned())) {
+      unmap(views); // not ours any more: no placeholder either, unmap() leaves it alone
       return;
     }
     // Stale pointers must neither fault nor reach memory mapped later for someone else.

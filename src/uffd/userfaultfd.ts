@@ -3,11 +3,11 @@
  * registered memory itself and only clears the page's uffd-wp bit, which PAGEMAP_SCAN then reports
  * as PAGE_IS_WRITTEN. Nothing is ever read from the fd.
  */
-import { fstatSync } from 'node:fs';
 import createDebug from 'debug';
 import { ClosedError, SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
 import { put64, u64Struct } from '../libc/u64.js';
+import { fdIsRecorded, forgetFd, recordFd } from '../process/registry.js';
 import {
   UFFD_API,
   UFFD_USER_MODE_ONLY,
@@ -43,12 +43,16 @@ export class Userfaultfd {
   readonly #wp = u64Struct(3);
   readonly #range = u64Struct(2);
 
-  /** The fd's inode: each userfaultfd has its own, so close() can tell ours from a reused number. */
-  readonly #id: string;
+  /**
+   * The fd's slot in the process-wide descriptor table, with its st_dev:st_ino: each userfaultfd
+   * has its own inode, so close() can tell ours from a reused number, and a thread that outlives
+   * this one's can close it if this thread dies without doing so.
+   */
+  readonly #slot: number;
 
   private constructor(fd: number, via: 'syscall' | 'device', features: bigint, ioctls: bigint) {
     this.#fd = fd;
-    this.#id = identity(fd);
+    this.#slot = recordFd(fd);
     this.via = via;
     this.features = features;
     this.ioctls = ioctls;
@@ -78,6 +82,11 @@ export class Userfaultfd {
 
   get closed(): boolean {
     return this.#fd < 0;
+  }
+
+  /** Whether the fd number still names this userfaultfd (not closed behind our back, not reused). */
+  get intact(): boolean {
+    return this.#fd >= 0 && fdIsRecorded(this.#slot, this.#fd);
   }
 
   /** UFFDIO_REGISTER in WP mode; returns the `ioctls` the range supports (WRITEPROTECT is checked). */
@@ -125,7 +134,9 @@ export class Userfaultfd {
     this.#fd = -1;
     // If the fd was closed behind our back, its number may name someone else's file by now (another
     // userfaultfd, a database file): closing it would break them. Close only what is still ours.
-    if (identity(fd) !== this.#id) {
+    const ours = fdIsRecorded(this.#slot, fd);
+    forgetFd(this.#slot);
+    if (!ours) {
       debug('fd %d is no longer this userfaultfd: not closing it', fd);
       return;
     }
@@ -135,16 +146,6 @@ export class Userfaultfd {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-/** `st_dev:st_ino` of `fd`, or '' when it is not open. */
-function identity(fd: number): string {
-  try {
-    const st = fstatSync(fd);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return '';
   }
 }
 

@@ -53,13 +53,9 @@ function free(address: bigint, size: number, type: number): number {
 
 function release(a: Allocation): void {
   removeAllocation(a);
-  try {
-    a.uffd?.close(); // the kernel drops this allocation's registration
-  } catch (e) {
-    debug('closing userfaultfd failed: %o', e);
-  }
-  // Detaches every viewMemory() buffer first, so a stale view cannot fault the process.
-  a.mapping.release();
+  // Closes the userfaultfd, detaches every viewMemory() buffer (a stale view cannot fault the
+  // process), and unmaps only memory that is still this allocation's.
+  a.dispose();
   debug('VirtualFree MEM_RELEASE 0x%s', a.base.toString(16));
 }
 

@@ -22,7 +22,8 @@ import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { put64, u64Struct } from '../libc/u64.js';
 import { PAGE_IS, PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC } from '../pagemap/abi.js';
-import { selfPagemapFd } from '../pagemap/self.js';
+import { selfPagemapFd, verifyPagemap } from '../pagemap/self.js';
+import type { Userfaultfd } from '../uffd/userfaultfd.js';
 
 /** The registration check's pm_scan_arg: preallocated, only start/end change per call. */
 let check: { u64: BigUint64Array; u32: Uint32Array } | undefined;
@@ -100,4 +101,41 @@ export function lostFromWriteProtect(err: unknown, start: number, end: number): 
     });
   }
   return err;
+}
+
+/**
+ * Whether a failed pagemap call failed because our pagemap fd number no longer names our pagemap
+ * (closed behind our back: EBADF; another file put there: ENOTTY, EINVAL): then it is forgotten and
+ * the next call opens a fresh one, and the caller may run a call that changed nothing again.
+ */
+export function pagemapReplaced(err: unknown): boolean {
+  return err instanceof SystemCallError && (err.code === 'EBADF' || err.code === 'ENOTTY' || err.code === 'EINVAL') && !verifyPagemap();
+}
+
+/**
+ * Whether every mapping in [start, end) (holes aside) is still registered with `uffd`: what close()
+ * and MEM_RELEASE must know before they unmap, since the memory may have been unmapped behind our
+ * back and mapped again for someone else. Three kernel calls, for close paths only:
+ * - `uffd` still names our userfaultfd (fstat);
+ * - every mapping is registered with some async userfaultfd (the no-walk PAGEMAP_SCAN: EPERM if not);
+ * - with ours: UFFDIO_REGISTER fails with EBUSY on a mapping another userfaultfd holds (fs/userfaultfd.c,
+ *   measured), and on ours changes nothing that matters to memory about to be unmapped.
+ * UFFDIO_WRITEPROTECT would not do: it does not check which userfaultfd a mapping belongs to
+ * (measured on 6.18: another userfaultfd's UFFDIO_WRITEPROTECT re-armed a WriteWatch's pages and
+ * erased its writes).
+ */
+export function ownsRange(uffd: Userfaultfd, start: number, end: number): boolean {
+  if (end <= start || !uffd.intact) return false;
+  const c = libc();
+  const { u64, u32 } = registrationCheck();
+  put64(u32, PM_SCAN_ARG.start, start);
+  put64(u32, PM_SCAN_ARG.end, end);
+  verifyPagemap();
+  if (c.ioctl(selfPagemapFd(), PAGEMAP_SCAN, u64) < 0) return false;
+  try {
+    uffd.register(start, end - start);
+  } catch {
+    return false; // EBUSY: someone else's; EINVAL: nothing mapped there at all
+  }
+  return true;
 }

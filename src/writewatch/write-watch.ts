@@ -4,10 +4,11 @@
  * records writes in the page tables; PAGEMAP_SCAN reads (and with reset, re-arms) them.
  */
 import { types } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError } from '../errors.js';
-import { assertTrackedAt } from './lost.js';
+import { ClosedError, InvalidArgTypeError, LostError } from '../errors.js';
+import { assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
+import { atThreadExit } from '../libc/thread-exit.js';
+import { LIVE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { checkAllocationLength, Mapping } from '../memory/mapping.js';
@@ -21,39 +22,56 @@ import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 const debug = createDebug('writewatch:writewatch');
 
 /**
- * The userfaultfds of this thread's open WriteWatches. When a worker exits (or is terminated)
- * without closing them, its isolate is torn down without running FinalizationRegistry callbacks:
- * the fds would leak and the memory stay registered, so that no other thread could ever track it
- * again (EBUSY). The worker's 'exit' event closes them.
+ * The userfaultfds of this thread's open WriteWatches. When a worker exits without closing them,
+ * its isolate is torn down without running FinalizationRegistry callbacks: the fds would leak and
+ * the memory stay registered, so that no other thread could ever track it again (EBUSY). The
+ * worker's 'exit' event closes them; a worker terminated mid-JS never emits it, and the next thread
+ * that opens a descriptor closes them instead (process/registry.ts).
  */
 const open = new Set<Userfaultfd>();
-let closeOnExit = false;
 
 function adopt(uffd: Userfaultfd): void {
   open.add(uffd);
-  if (isMainThread || closeOnExit) return; // a process's exit closes its fds anyway
-  closeOnExit = true;
-  process.on('exit', () => {
-    for (const u of open) {
-      try {
-        u.close();
-      } catch {
-        /* already gone */
-      }
+  atThreadExit(closeAll);
+}
+
+function closeAll(): void {
+  for (const u of open) {
+    try {
+      u.close();
+    } catch {
+      /* already gone */
     }
-    open.clear();
-  });
+  }
+  open.clear();
+}
+
+/**
+ * A WriteWatch's claim on its memory: its slot in the process-wide registry, and, for memory it
+ * mapped itself, whether it still owns it — decided once, before the first unmap (close(), or the
+ * garbage collector), since unmapping memory someone else now has would crash them.
+ */
+interface Claim {
+  slot: number;
+  owned?: boolean;
+}
+
+function decideOwned(w: Watched): boolean {
+  const c = w.claim!;
+  return (c.owned ??= rangeIsLive(c.slot) && ownsRange(w.uffd, w.start, w.end));
 }
 
 /** Closes the userfaultfd of a WriteWatch dropped without close(): the kernel then unregisters it. */
-const dropped = new FinalizationRegistry<Userfaultfd>((uffd) => {
+const dropped = new FinalizationRegistry<Watched>((w) => {
   debug('WriteWatch collected without close(): closing its userfaultfd');
-  open.delete(uffd);
+  if (w.mapping) decideOwned(w); // before the fd goes: its views' finalizer may unmap later
+  open.delete(w.uffd);
   try {
-    uffd.close();
+    w.uffd.close();
   } catch {
     /* already gone */
   }
+  releaseRange(w.claim!.slot);
 });
 
 /** What a WriteWatch watches: absolute page-aligned [start, end) inside a buffer starting at `base`. */
@@ -74,6 +92,8 @@ export interface Watched {
    * nothing while the target is unchanged.
    */
   sync?: (w: Watched) => void;
+  /** Set by allocate() (which claims before registering) or by the constructor. */
+  claim?: Claim;
 }
 
 export class WriteWatch {
@@ -87,13 +107,24 @@ export class WriteWatch {
   readonly #request: Request = { offset: 0, length: 0, maxPages: 0, reset: false };
   /** The range assertTrackedAt last checked, with msync's arguments as bigints made once per range. */
   #checked = { start: 0, end: 0, addr: 0n, len: 0n };
+  /**
+   * This WriteWatch's state word in the process-wide registry: LIVE until a newcomer of this
+   * library (any thread) registers or maps memory overlapping ours. Read first by every call.
+   */
+  readonly #state: Int32Array;
+  readonly #stateIndex: number;
 
   protected constructor(w: Watched) {
+    // track(): the kernel just let our userfaultfd register the range, so whoever tracked it before has lost it.
+    w.claim ??= { slot: claimRange(w.start, w.end) };
+    const { words, index } = rangeState(w.claim.slot);
+    this.#state = words;
+    this.#stateIndex = index;
     this.#w = w;
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    dropped.register(this, w.uffd, this);
+    dropped.register(this, w, this);
     adopt(w.uffd);
   }
 
@@ -108,19 +139,27 @@ export class WriteWatch {
     selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
     const uffd = Userfaultfd.open();
     let mapping: Mapping | undefined;
+    let claim: Claim | undefined;
     try {
       mapping = Mapping.anonymous(length, { autoRelease: true });
       const start = mapping.address;
+      // mmap placed new memory here, so whatever tracked this address before lost it: mark those
+      // trackers lost (in every thread) before this memory becomes registered and armed.
+      claim = { slot: claimRange(start, start + length) };
+      const w: Watched = { uffd, buffer: new ArrayBuffer(0), base: start, byteLength: length, start, end: start + length, mapping, claim };
+      mapping.setOwned(() => decideOwned(w));
       // A written transparent huge page would be reported (and re-armed) 512 pages at a time.
       mapping.advise(0, length, MADV_NOHUGEPAGE);
       uffd.register(start, length);
       // Registration alone leaves every page reading as written: arm the range so it starts clean.
       uffd.writeProtect(start, length);
-      const buffer = mapping.view(0, length);
-      return new WriteWatch({ uffd, buffer, base: start, byteLength: length, start, end: start + length, mapping });
+      w.buffer = mapping.view(0, length);
+      return new WriteWatch(w);
     } catch (e) {
+      if (claim) claim.owned = true; // ours: mapped a moment ago
       uffd.close();
       mapping?.release();
+      if (claim) releaseRange(claim.slot);
       throw e;
     }
   }
@@ -145,6 +184,7 @@ export class WriteWatch {
   #live(): Watched {
     const w = this.#w;
     if (!w) throw new ClosedError();
+    if (Atomics.load(this.#state, this.#stateIndex) !== LIVE) throw superseded(w);
     if (w.sync !== undefined) {
       w.sync(w);
       this.#byteLength = w.byteLength;
@@ -211,8 +251,27 @@ export class WriteWatch {
   #scan(w: Watched, r: Request, sink: RangeSink | null): void {
     const scanner = selfScanner();
     if (!this.#bounds(w, r.offset, r.length, scanner)) return;
-    this.#assertTracked(scanner.bounds, r.reset);
-    scanner.scanBounds(r.reset, r.maxPages, sink);
+    const k = scanner.count;
+    try {
+      this.#assertTracked(scanner.bounds, r.reset);
+    } catch (e) {
+      // Our pagemap fd number was closed or now names another file: nothing was done yet, so run
+      // the call again on a fresh pagemap fd.
+      if (!pagemapReplaced(e)) throw e;
+      this.#scan(w, r, sink);
+      return;
+    }
+    try {
+      scanner.scanBounds(r.reset, r.maxPages, sink);
+    } catch (e) {
+      if (!pagemapReplaced(e)) throw e;
+      // A scan that resets nothing can simply run again; one that resets may have re-armed pages
+      // before the fd failed it (another thread replaced it just now), so they are lost to us.
+      if (r.reset) throw new LostError('the /proc/self/pagemap descriptor was replaced during a reset', { cause: e });
+      scanner.count = k;
+      if (sink) sink.out.length = 0;
+      this.#scan(w, r, sink);
+    }
   }
 
   /**
@@ -285,7 +344,13 @@ export class WriteWatch {
     const r = checkRange(offset, length, w.byteLength);
     const scanner = selfScanner();
     if (!this.#bounds(w, r.offset, r.length, scanner)) return;
-    this.#assertTracked(scanner.bounds, true);
+    try {
+      this.#assertTracked(scanner.bounds, true);
+    } catch (e) {
+      if (!pagemapReplaced(e)) throw e;
+      this.reset(offset, length); // nothing was reset yet: again, on a fresh pagemap fd
+      return;
+    }
     // PAGEMAP_SCAN WP_MATCHING re-protects only the pages written since the last reset, where
     // UFFDIO_WRITEPROTECT rewrites every PTE of the range (npm run bench, "ResetWriteWatch
     // implementations"). With a vector: the vec_len 0 form oopses kernels before the September 2025
@@ -300,17 +365,29 @@ export class WriteWatch {
     this.#w = null;
     dropped.unregister(this);
     open.delete(w.uffd);
+    // Before the fd goes (the check needs it): memory unmapped behind our back and mapped again
+    // for someone else is detached from our views but neither unmapped nor covered.
+    if (w.mapping && !decideOwned(w)) debug('close(): [0x%s, 0x%s) is no longer ours: leaving it mapped', w.start.toString(16), w.end.toString(16));
     try {
-      w.uffd.close(); // the kernel unregisters every range of this userfaultfd
+      w.uffd.close(); // the kernel unregisters every range of this userfaultfd, and only those
     } catch (e) {
       debug('closing userfaultfd failed: %o', e);
     }
     w.mapping?.release();
+    releaseRange(w.claim!.slot);
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function superseded(w: Watched): LostError {
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  return new LostError(
+    `tracked memory [${hex(w.start)}, ${hex(w.end)}) is now tracked by another WriteWatch or allocation: ` +
+      "this one's was unmapped, mapped over or its userfaultfd closed behind the library's back",
+  );
 }
 
 /**

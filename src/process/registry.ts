@@ -1,0 +1,267 @@
+/**
+ * The process-wide registry of what this library tracks and which descriptors it holds, shared by
+ * every thread of the process through native memory, so that a check costs a memory read:
+ *
+ * - ranges: [start, end) of every live tracker (WriteWatch, MEM_WRITE_WATCH allocation). A
+ *   newcomer that the kernel let register memory (or that mmap placed there) proves that any older
+ *   tracker overlapping it has lost that memory: it marks them LOST, whatever thread owns them,
+ *   before it returns, and each of their calls reads its own state word first.
+ * - descriptors: every fd the library opened (pagemap, userfaultfds), with its thread and
+ *   st_dev:st_ino. A worker terminated while running JS never emits 'exit' (measured, Node 20),
+ *   so its fds are closed by the next thread that opens one, once /proc/self/task/<tid> is gone,
+ *   and only if the number still names the same file.
+ *
+ * Threads find it without being told: it is a memfd named `writewatch-registry` mapped at the first
+ * free one of a few fixed addresses with MAP_FIXED_NOREPLACE, which the kernel serialises, so two
+ * threads racing to create it agree (the loser gets EEXIST and finds the winner's line in
+ * /proc/self/maps). A zero-filled table is a valid empty one, so there is nothing to initialise.
+ * MADV_DONTFORK keeps it out of forked children.
+ */
+import { existsSync, fstatSync, readFileSync, readlinkSync } from 'node:fs';
+import createDebug from 'debug';
+import koffi from 'koffi';
+import { SystemCallError } from '../errors.js';
+import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
+import { lastError } from '../libc/errno.js';
+import { libc } from '../libc/libc.js';
+import { atThreadExit } from '../libc/thread-exit.js';
+
+const debug = createDebug('writewatch:registry');
+
+const NAME = 'writewatch-registry';
+const MFD_CLOEXEC = 1;
+const MADV_DONTFORK = 10;
+/**
+ * Where the registry may live: below 2^38 (256 GiB), inside every user address space of x86_64
+ * (47 bits) and arm64 (39 bits and up), and far from where mmap places memory (top-down from the
+ * stack) and from PIE executables (0x55..., 0xaaaa...). Taken in order; one occupied by something
+ * else is skipped.
+ */
+export const REGISTRY_ADDRESSES: readonly number[] = [0x3e_0000_0000, 0x3a_0000_0000, 0x36_0000_0000, 0x32_0000_0000];
+
+/** Entries per table: more live trackers than this in one process fail with ENOMEM. */
+export const SLOTS = 16384;
+const SLOT = 32; // bytes
+const HEADER = 64;
+const RANGES = HEADER;
+const FDS = HEADER + SLOTS * SLOT;
+const SIZE = Math.ceil((FDS + SLOTS * SLOT) / 65536) * 65536;
+// Header words (Int32 indexes): how many slots of each table were ever used.
+const RANGE_HIGH = 0;
+const FD_HIGH = 1;
+
+export const FREE = 0;
+export const LIVE = 1;
+export const LOST = 2;
+/** Being filled in (claimed, not yet published) or being reaped. */
+const BUSY = 3;
+
+let i32: Int32Array | undefined;
+let f64: Float64Array;
+let myTid = 0;
+
+function table(): Int32Array {
+  if (i32) return i32;
+  const at = locate() ?? create();
+  const ab = koffi.view(BigInt(at), SIZE);
+  f64 = new Float64Array(ab);
+  i32 = new Int32Array(ab);
+  debug('registry at 0x%s', at.toString(16));
+  atThreadExit(releaseThread);
+  return i32;
+}
+
+function locate(): number | undefined {
+  const suffix = `/memfd:${NAME} (deleted)`;
+  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+    if (!line.endsWith(suffix)) continue;
+    const start = parseInt(line, 16);
+    if (REGISTRY_ADDRESSES.includes(start)) return start;
+  }
+  return undefined;
+}
+
+function create(): number {
+  const c = libc();
+  const mfd = c.memfd_create(NAME, MFD_CLOEXEC);
+  if (mfd < 0) throw lastError('memfd_create', NAME);
+  try {
+    if (c.ftruncate(mfd, SIZE) < 0) throw lastError('ftruncate', NAME);
+    for (const at of REGISTRY_ADDRESSES) {
+      const p = c.mmap(BigInt(at), SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, mfd, 0);
+      if (p !== MAP_FAILED && p !== null) {
+        if (Number(p) !== at) {
+          c.munmap(p, SIZE); // a kernel that took the address as a hint
+          continue;
+        }
+        c.madvise(p, SIZE, MADV_DONTFORK);
+        return at;
+      }
+      const err = lastError('mmap', NAME);
+      if (err.code !== 'EEXIST') {
+        if (err.code === 'ENOMEM' || err.code === 'EINVAL') continue; // beyond this address space
+        throw err;
+      }
+      // Occupied: by another thread's registry (it just won the race) or by something else.
+      const found = locate();
+      if (found !== undefined) return found;
+    }
+  } finally {
+    c.close(mfd);
+  }
+  throw new SystemCallError('mmap', 12 /* ENOMEM */, `no free address for the ${NAME}`);
+}
+
+/** This thread's kernel thread id (/proc/thread-self names it; no fd, no syscall number). */
+function tid(): number {
+  if (myTid === 0) myTid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  return myTid;
+}
+
+/** Claims a free slot of the table at byte `base`, whose high-water word is `high`. */
+function take(base: number, high: number): number {
+  const t = table();
+  const used = Atomics.load(t, high);
+  for (let k = 0; k < used; k++) {
+    if (Atomics.compareExchange(t, (base + k * SLOT) >> 2, FREE, BUSY) === FREE) return k;
+  }
+  for (;;) {
+    const k = Atomics.add(t, high, 1);
+    if (k >= SLOTS) {
+      Atomics.sub(t, high, 1);
+      throw new SystemCallError('writewatch registry', 12 /* ENOMEM */, `more than ${SLOTS} live trackers or descriptors`);
+    }
+    if (Atomics.compareExchange(t, (base + k * SLOT) >> 2, FREE, BUSY) === FREE) return k;
+  }
+}
+
+// ---- ranges ----
+
+/**
+ * Marks LOST every live range of any thread that overlaps [start, end): call only once the kernel
+ * has proved that memory is no longer theirs (mmap placed new memory there, or UFFDIO_REGISTER of
+ * it succeeded, which it would not while another userfaultfd held it). Returns how many.
+ */
+export function supersede(start: number, end: number): number {
+  const t = table();
+  const used = Atomics.load(t, RANGE_HIGH);
+  let n = 0;
+  for (let k = 0; k < used; k++) {
+    const b = RANGES + k * SLOT;
+    if (Atomics.load(t, b >> 2) !== LIVE) continue;
+    const s = f64[(b >> 3) + 1];
+    const e = f64[(b >> 3) + 2];
+    if (s < end && start < e && Atomics.compareExchange(t, b >> 2, LIVE, LOST) === LIVE) {
+      debug('range [0x%s, 0x%s) superseded by [0x%s, 0x%s)', s.toString(16), e.toString(16), start.toString(16), end.toString(16));
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Supersedes what overlaps [start, end), then records it as this thread's live range; returns its slot. */
+export function claimRange(start: number, end: number): number {
+  supersede(start, end);
+  const t = table();
+  const k = take(RANGES, RANGE_HIGH);
+  const b = RANGES + k * SLOT;
+  f64[(b >> 3) + 1] = start;
+  f64[(b >> 3) + 2] = end;
+  t[(b >> 2) + 1] = tid();
+  Atomics.store(t, b >> 2, LIVE); // publishes start/end (seq-cst)
+  return k;
+}
+
+/** The Int32Array and index of a range's state word: the per-call check is `Atomics.load(...) === LIVE`. */
+export function rangeState(slot: number): { words: Int32Array; index: number } {
+  return { words: table(), index: (RANGES + slot * SLOT) >> 2 };
+}
+
+export function rangeIsLive(slot: number): boolean {
+  return Atomics.load(table(), (RANGES + slot * SLOT) >> 2) === LIVE;
+}
+
+export function releaseRange(slot: number): void {
+  Atomics.store(table(), (RANGES + slot * SLOT) >> 2, FREE);
+}
+
+// ---- descriptors ----
+
+/** Records a descriptor this thread just opened; first closes those of threads that are gone. */
+export function recordFd(fd: number): number {
+  const st = fstatSync(fd);
+  reapDeadThreads();
+  const t = table();
+  const k = take(FDS, FD_HIGH);
+  const b = FDS + k * SLOT;
+  t[(b >> 2) + 1] = tid();
+  t[(b >> 2) + 2] = fd;
+  f64[(b >> 3) + 2] = st.dev;
+  f64[(b >> 3) + 3] = st.ino;
+  Atomics.store(t, b >> 2, LIVE);
+  return k;
+}
+
+export function forgetFd(slot: number): void {
+  Atomics.store(table(), (FDS + slot * SLOT) >> 2, FREE);
+}
+
+/** Whether `fd` still names the file recorded in `slot` (st_dev:st_ino). */
+export function fdIsRecorded(slot: number, fd: number): boolean {
+  const b = FDS + slot * SLOT;
+  try {
+    const st = fstatSync(fd);
+    return st.dev === f64[(b >> 3) + 2] && st.ino === f64[(b >> 3) + 3];
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Closes the descriptors of threads that ended without closing them (a worker terminated while
+ * running JS) and frees their ranges. A thread id reused by a new thread only delays this; a live
+ * thread's fds are never touched. Returns how many fds were closed.
+ */
+export function reapDeadThreads(): number {
+  const t = table();
+  const me = tid();
+  const alive = new Map<number, boolean>();
+  const isAlive = (id: number) => {
+    let a = alive.get(id);
+    if (a === undefined) alive.set(id, (a = id === me || existsSync(`/proc/self/task/${id}`)));
+    return a;
+  };
+  let closed = 0;
+  const fdsUsed = Atomics.load(t, FD_HIGH);
+  for (let k = 0; k < fdsUsed; k++) {
+    const b = FDS + k * SLOT;
+    if (Atomics.load(t, b >> 2) !== LIVE || isAlive(t[(b >> 2) + 1])) continue;
+    if (Atomics.compareExchange(t, b >> 2, LIVE, BUSY) !== LIVE) continue; // another reaper has it
+    const fd = t[(b >> 2) + 2];
+    if (fdIsRecorded(k, fd)) {
+      libc().close(fd);
+      closed++;
+      debug('closed fd %d of ended thread %d', fd, t[(b >> 2) + 1]);
+    }
+    Atomics.store(t, b >> 2, FREE);
+  }
+  const rangesUsed = Atomics.load(t, RANGE_HIGH);
+  for (let k = 0; k < rangesUsed; k++) {
+    const b = RANGES + k * SLOT;
+    const state = Atomics.load(t, b >> 2);
+    if ((state === LIVE || state === LOST) && !isAlive(t[(b >> 2) + 1])) Atomics.compareExchange(t, b >> 2, state, FREE);
+  }
+  return closed;
+}
+
+/** At a worker's exit: its ranges are no one's any more (its fds are closed by their owners' hooks). */
+function releaseThread(): void {
+  const t = table();
+  const me = tid();
+  const used = Atomics.load(t, RANGE_HIGH);
+  for (let k = 0; k < used; k++) {
+    const b = RANGES + k * SLOT;
+    const state = Atomics.load(t, b >> 2);
+    if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me) Atomics.compareExchange(t, b >> 2, state, FREE);
+  }
+}
