@@ -1,0 +1,127 @@
+/**
+ * The library's /proc/self/pagemap descriptor is checked like its userfaultfds (issue 9, case 4):
+ * its st_dev:st_ino are recorded at open, and when the number is closed behind the library's back
+ * or names another file (EBADF, ENOTTY or EINVAL from the ioctl), it is forgotten — never closed:
+ * the number is someone else's — and a fresh one is opened, so answers stay exact. A number
+ * dup2'ed to another process's pagemap answers the ioctl without error: that is caught at the
+ * next allocate()/track()/VirtualAlloc (docs/reliability.md says why not on every get).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import koffi from 'koffi';
+import { afterEach, expect, it } from 'vitest';
+import { WriteWatch } from '../src/index.js';
+import { describeKernel, PAGE } from './support/kernel.js';
+
+const lib = koffi.load('libc.so.6');
+const close = lib.func('int close(int fd)') as (fd: number) => number;
+const dup2 = lib.func('int dup2(int oldfd, int newfd)') as (a: number, b: number) => number;
+const open = lib.func('int open(const char *path, int flags)') as (p: string, f: number) => number;
+
+const SIZE = 16 * PAGE;
+let live: WriteWatch[] = [];
+afterEach(() => {
+  for (const ww of live) ww.close();
+  live = [];
+});
+
+function tracker(): { ww: WriteWatch; u8: Uint8Array } {
+  const ww = WriteWatch.allocate(SIZE);
+  live.push(ww);
+  return { ww, u8: new Uint8Array(ww.buffer) };
+}
+
+/** The fds naming this process's pagemap: the library's (one per thread that used it). */
+function pagemapFds(): number[] {
+  const own = `/proc/${process.pid}/pagemap`;
+  return readdirSync('/proc/self/fd')
+    .map(Number)
+    .filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === own;
+      } catch {
+        return false;
+      }
+    });
+}
+
+function libraryPagemapFd(): number {
+  const fds = pagemapFds();
+  expect(fds).toHaveLength(1);
+  return fds[0];
+}
+
+/** Writes pages, then checks get/getInto/ranges/reset all answer exactly on whatever fd the library now uses. */
+function expectExact(ww: WriteWatch, u8: Uint8Array, pages: number[]): void {
+  for (const p of pages) u8[p * PAGE] = 1;
+  const offsets = pages.map((p) => p * PAGE);
+  expect(ww.get()).toEqual(offsets);
+  const out = new Float64Array(16);
+  expect(ww.getInto(out)).toBe(pages.length);
+  expect(ww.ranges().reduce((n, r) => n + r.length / PAGE, 0)).toBe(pages.length);
+  expect(ww.get({ reset: true })).toEqual(offsets);
+  expect(ww.get()).toEqual([]);
+}
+
+describeKernel('50 pagemap descriptor not ours: re-opened, never an all-clean answer', () => {
+  it('closed behind the library: every kind of call re-opens it and answers exactly', () => {
+    const { ww, u8 } = tracker();
+    const first = libraryPagemapFd();
+    // get without reset (the scan meets EBADF), then get with reset and reset() (the check meets it).
+    for (const call of ['get', 'get reset', 'reset'] as const) {
+      u8[3 * PAGE] = 1;
+      expect(close(libraryPagemapFd())).toBe(0);
+      if (call === 'get') expect(ww.get()).toEqual([3 * PAGE]);
+      else if (call === 'get reset') expect(ww.get({ reset: true })).toEqual([3 * PAGE]);
+      else {
+        ww.reset();
+        expect(ww.get()).toEqual([]);
+      }
+      expect(pagemapFds()).toHaveLength(1); // a fresh one, and only one
+      ww.reset();
+    }
+    expectExact(ww, u8, [1, 6]);
+    expect(typeof first).toBe('number');
+  });
+
+  it('its number dup2\'ed to /dev/null: re-opened, and the library never closes that number', () => {
+    const { ww, u8 } = tracker();
+    const fd = libraryPagemapFd();
+    const devnull = open('/dev/null', 0);
+    expect(devnull).toBeGreaterThanOrEqual(0);
+    try {
+      expect(dup2(devnull, fd)).toBe(fd);
+      u8[2 * PAGE] = 1;
+      expect(ww.get({ reset: true })).toEqual([2 * PAGE]); // ENOTTY on the check: re-opened, then exact
+      expectExact(ww, u8, [4, 5]);
+      ww.close();
+      WriteWatch.allocate(PAGE).close();
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe('/dev/null'); // not closed: not the library's any more
+    } finally {
+      close(fd);
+      close(devnull);
+    }
+  });
+
+  it('its number dup2\'ed to another process\'s pagemap: the next allocate() re-opens ours, answers are exact', async () => {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const { ww, u8 } = tracker();
+      const fd = libraryPagemapFd();
+      const foreign = open(`/proc/${child.pid}/pagemap`, 0);
+      expect(foreign, 'opening another process\'s pagemap needs ptrace access (same uid)').toBeGreaterThanOrEqual(0);
+      expect(dup2(foreign, fd)).toBe(fd);
+      close(foreign);
+      // The library's next descriptor-opening call checks st_dev:st_ino of its pagemap fd.
+      const other = WriteWatch.allocate(PAGE);
+      live.push(other);
+      expect(pagemapFds()).toHaveLength(1); // ours again, on a new number
+      expectExact(ww, u8, [0, 7, 15]);
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(`/proc/${child.pid}/pagemap`); // left alone
+      close(fd);
+    } finally {
+      child.kill();
+    }
+  });
+});
