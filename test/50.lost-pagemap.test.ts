@@ -125,3 +125,31 @@ describeKernel('50 pagemap descriptor not ours: re-opened, never an all-clean an
     }
   });
 });
+
+describeKernel('50 pagemap descriptor not ours, through writewatch/win32', () => {
+  it('closed behind the library: GetWriteWatch (with and without reset) and ResetWriteWatch re-open it', async () => {
+    const w = await import('../src/win32/index.js');
+    const base = w.virtualAlloc(0n, SIZE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(base).not.toBe(0n);
+    try {
+      const u8 = new Uint8Array(w.viewMemory(base, SIZE));
+      const addrs = new BigUint64Array(16);
+      for (const flags of [0, w.WRITE_WATCH_FLAG_RESET]) {
+        u8[2 * PAGE] = 1;
+        expect(close(libraryPagemapFd())).toBe(0);
+        const count = { value: 16 };
+        expect(w.getWriteWatch(flags, base, SIZE, addrs, count, { value: 0 })).toBe(0);
+        expect([...addrs.subarray(0, count.value)]).toEqual([base + BigInt(2 * PAGE)]);
+      }
+      u8[3 * PAGE] = 1;
+      expect(close(libraryPagemapFd())).toBe(0);
+      expect(w.resetWriteWatch(base, SIZE)).toBe(0);
+      const count = { value: 16 };
+      expect(w.getWriteWatch(0, base, SIZE, addrs, count, { value: 0 })).toBe(0);
+      expect(count.value).toBe(0);
+      expect(pagemapFds()).toHaveLength(1);
+    } finally {
+      w.virtualFree(base, 0, w.MEM_RELEASE);
+    }
+  });
+});

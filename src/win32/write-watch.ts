@@ -24,7 +24,7 @@ import { LostError } from '../errors.js';
 import { getPageSize } from '../libc/libc.js';
 import type { RegionSink } from '../pagemap/written.js';
 import { selfScanner } from '../pagemap/self.js';
-import { assertTracked } from '../writewatch/lost.js';
+import { assertTracked, pagemapReplaced } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
@@ -189,11 +189,15 @@ export function ntGetWriteWatch(
   sink.page = page;
   sink.count = 0;
   const reset = (flags & WRITE_WATCH_FLAG_RESET) !== 0;
+  let checked = false;
   try {
     // A get without reset changes nothing, and fails whole by itself (EPERM) if tracking was lost.
     assertTracked(start, end, reset);
+    checked = true;
     selfScanner().scan(start, end, reset, max, sink);
   } catch (e) {
+    // Our pagemap fd was closed or replaced behind our back: nothing was reset yet, so again on a fresh one.
+    if ((!checked || !reset) && pagemapReplaced(e)) return ntGetWriteWatch(flags, base, size, addresses, count, granularity);
     if (!(e instanceof LostError)) throw e;
     debug('GetWriteWatch 0x%s: %s', start.toString(16), e.message);
     return STATUS_INVALID_PARAMETER;
@@ -239,11 +243,14 @@ export function ntResetWriteWatch(base: bigint, size: number): number {
   const a = watched();
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
+  let checked = false;
   try {
     // Checked first: the scan re-arms mapping by mapping and would fail only on reaching a lost one.
     assertTracked(start, end);
+    checked = true;
     selfScanner().scan(start, end, true, 0, discard);
   } catch (e) {
+    if (!checked && pagemapReplaced(e)) return ntResetWriteWatch(base, size);
     if (!(e instanceof LostError)) throw e;
     debug('ResetWriteWatch 0x%s: %s', start.toString(16), e.message);
     return STATUS_INVALID_PARAMETER;
