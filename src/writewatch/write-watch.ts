@@ -53,25 +53,33 @@ function closeAll(): void {
  */
 interface Claim {
   slot: number;
+  uffd: Userfaultfd;
+  start: number;
+  end: number;
+  /** allocate(): the WriteWatch mapped the memory and must decide whether to unmap it. */
+  mapped: boolean;
   owned?: boolean;
 }
 
-function decideOwned(w: Watched): boolean {
-  const c = w.claim!;
-  return (c.owned ??= rangeIsLive(c.slot) && ownsRange(w.uffd, w.start, w.end));
+function decideOwned(c: Claim): boolean {
+  return (c.owned ??= rangeIsLive(c.slot) && ownsRange(c.uffd, c.start, c.end));
 }
 
-/** Closes the userfaultfd of a WriteWatch dropped without close(): the kernel then unregisters it. */
-const dropped = new FinalizationRegistry<Watched>((w) => {
+/**
+ * Closes the userfaultfd of a WriteWatch dropped without close(): the kernel then unregisters it.
+ * Holds the claim, never the Watched: its buffer must stay collectable (the mapping is unmapped
+ * when its last view is).
+ */
+const dropped = new FinalizationRegistry<Claim>((c) => {
   debug('WriteWatch collected without close(): closing its userfaultfd');
-  if (w.mapping) decideOwned(w); // before the fd goes: its views' finalizer may unmap later
-  open.delete(w.uffd);
+  if (c.mapped) decideOwned(c); // before the fd goes: its views' finalizer may unmap later
+  open.delete(c.uffd);
   try {
-    w.uffd.close();
+    c.uffd.close();
   } catch {
     /* already gone */
   }
-  releaseRange(w.claim!.slot);
+  releaseRange(c.slot);
 });
 
 /** What a WriteWatch watches: absolute page-aligned [start, end) inside a buffer starting at `base`. */
@@ -116,7 +124,7 @@ export class WriteWatch {
 
   protected constructor(w: Watched) {
     // track(): the kernel just let our userfaultfd register the range, so whoever tracked it before has lost it.
-    w.claim ??= { slot: claimRange(w.start, w.end) };
+    w.claim ??= { slot: claimRange(w.start, w.end), uffd: w.uffd, start: w.start, end: w.end, mapped: false };
     const { words, index } = rangeState(w.claim.slot);
     this.#state = words;
     this.#stateIndex = index;
@@ -124,7 +132,7 @@ export class WriteWatch {
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    dropped.register(this, w, this);
+    dropped.register(this, w.claim, this);
     adopt(w.uffd);
   }
 
@@ -145,9 +153,9 @@ export class WriteWatch {
       const start = mapping.address;
       // mmap placed new memory here, so whatever tracked this address before lost it: mark those
       // trackers lost (in every thread) before this memory becomes registered and armed.
-      claim = { slot: claimRange(start, start + length) };
+      const c: Claim = (claim = { slot: claimRange(start, start + length), uffd, start, end: start + length, mapped: true });
+      mapping.setOwned(() => decideOwned(c));
       const w: Watched = { uffd, buffer: new ArrayBuffer(0), base: start, byteLength: length, start, end: start + length, mapping, claim };
-      mapping.setOwned(() => decideOwned(w));
       // A written transparent huge page would be reported (and re-armed) 512 pages at a time.
       mapping.advise(0, length, MADV_NOHUGEPAGE);
       uffd.register(start, length);
@@ -367,7 +375,7 @@ export class WriteWatch {
     open.delete(w.uffd);
     // Before the fd goes (the check needs it): memory unmapped behind our back and mapped again
     // for someone else is detached from our views but neither unmapped nor covered.
-    if (w.mapping && !decideOwned(w)) debug('close(): [0x%s, 0x%s) is no longer ours: leaving it mapped', w.start.toString(16), w.end.toString(16));
+    if (w.mapping && !decideOwned(w.claim!)) debug('close(): [0x%s, 0x%s) is no longer ours: leaving it mapped', w.start.toString(16), w.end.toString(16));
     try {
       w.uffd.close(); // the kernel unregisters every range of this userfaultfd, and only those
     } catch (e) {
