@@ -2,8 +2,10 @@
  * Per-thread cleanup. A worker's isolate is torn down without running FinalizationRegistry
  * callbacks, so descriptors a worker opened (its pagemap fd, its userfaultfds) would outlive it:
  * 50 workers, 50 leaked fds, and a worker pool ends in EMFILE. The worker's `process` emits 'exit'
- * when it ends normally, calls process.exit() or is terminated (measured on Node 20-26), so that
- * is where they are closed. On the main thread nothing is installed: the process's exit frees all.
+ * when it ends normally or calls process.exit(), so that is where they are closed. worker.terminate()
+ * runs no handler at all (measured on Node 20, idle or busy): the descriptor table of
+ * process/registry.ts covers that. On the main thread nothing is installed: the process's exit
+ * frees all.
  */
 import { isMainThread } from 'node:worker_threads';
 

@@ -25,7 +25,7 @@ const debug = createDebug('writewatch:writewatch');
  * The userfaultfds of this thread's open WriteWatches. When a worker exits without closing them,
  * its isolate is torn down without running FinalizationRegistry callbacks: the fds would leak and
  * the memory stay registered, so that no other thread could ever track it again (EBUSY). The
- * worker's 'exit' event closes them; a worker terminated mid-JS never emits it, and the next thread
+ * worker's 'exit' event closes them; a worker stopped by terminate() never emits it, and the next thread
  * that opens a descriptor closes them instead (process/registry.ts).
  */
 const open = new Set<Userfaultfd>();
