@@ -7,9 +7,10 @@
  * newcomer's. The newcomer lands on the same address by asking for it (VirtualAlloc with an
  * address, or a test mapping MAP_FIXED there), never by hoping that mmap reuses it.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
@@ -189,6 +190,16 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
     } finally {
       await t.release();
     }
+  });
+
+  it('superseded and dropped without close(): the garbage collector does not unmap the newcomer (child process)', () => {
+    const script = fileURLToPath(new URL('./native/dropped-superseded.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.sameAddress).toBe(true);
+    expect(out.mapped).toBe(true);
+    expect(out.pages).toEqual([3]); // the newcomer's write, and only it
   });
 
   it('a newcomer next to it (not overlapping) changes nothing: the check can tell (negative control)', () => {
