@@ -20,7 +20,7 @@
 import { existsSync, fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import createDebug from 'debug';
 import koffi from 'koffi';
-import { SystemCallError } from '../errors.js';
+import { RESOURCE_ERRNO_CODES, SystemCallError, isResourceError } from '../errors.js';
 import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
@@ -62,11 +62,22 @@ let myTid = 0;
 
 function table(): Int32Array {
   if (i32) return i32;
-  const at = locate() ?? create();
-  const ab = koffi.view(BigInt(at), SIZE);
+  let ab: ArrayBuffer;
+  try {
+    const at = locate() ?? create();
+    ab = koffi.view(BigInt(at), SIZE);
+    debug('registry at 0x%s', at.toString(16));
+  } catch (e) {
+    // Out of fds or memory (memfd_create, or reading /proc/self/maps): say so, as everywhere, and
+    // attach next time rather than keep a private table for good.
+    if (isResourceError(e) || RESOURCE_ERRNO_CODES.includes((e as { code?: string }).code ?? '')) throw e;
+    // No memfd (a seccomp filter), no /proc/self/maps, no free address: this thread keeps a table
+    // of its own. Newcomers of other threads then go unseen until the kernel's checks catch them.
+    debug('no process-wide registry (%s): this thread keeps its own', (e as Error).message);
+    ab = new ArrayBuffer(SIZE);
+  }
   f64 = new Float64Array(ab);
   i32 = new Int32Array(ab);
-  debug('registry at 0x%s', at.toString(16));
   atThreadExit(releaseThread);
   return i32;
 }
@@ -109,12 +120,18 @@ function create(): number {
   } finally {
     c.close(mfd);
   }
-  throw new SystemCallError('mmap', 12 /* ENOMEM */, `no free address for the ${NAME}`);
+  throw new Error(`no free address for the ${NAME}`);
 }
 
 /** This thread's kernel thread id (/proc/thread-self names it; no fd, no syscall number). */
 function tid(): number {
-  if (myTid === 0) myTid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (myTid === 0) {
+    try {
+      myTid = Number(readlinkSync('/proc/thread-self').split('/').pop()) || -1;
+    } catch {
+      myTid = -1; // no procfs: no thread is ever taken for dead
+    }
+  }
   return myTid;
 }
 
@@ -227,6 +244,7 @@ export function reapDeadThreads(): number {
   const me = tid();
   const alive = new Map<number, boolean>();
   const isAlive = (id: number) => {
+    if (id <= 0 || me <= 0) return true;
     let a = alive.get(id);
     if (a === undefined) alive.set(id, (a = id === me || existsSync(`/proc/self/task/${id}`)));
     return a;
