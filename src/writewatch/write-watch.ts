@@ -192,7 +192,9 @@ export class WriteWatch {
   #live(): Watched {
     const w = this.#w;
     if (!w) throw new ClosedError();
-    if (Atomics.load(this.#state, this.#stateIndex) !== LIVE) throw superseded(w);
+    // A plain read: one word, written by other threads with Atomics.compareExchange; nothing else
+    // of the registry is read here, so no ordering is needed, and a new call always reloads it.
+    if (this.#state[this.#stateIndex] !== LIVE) throw superseded(w);
     if (w.sync !== undefined) {
       w.sync(w);
       this.#byteLength = w.byteLength;
@@ -260,26 +262,28 @@ export class WriteWatch {
     const scanner = selfScanner();
     if (!this.#bounds(w, r.offset, r.length, scanner)) return;
     const k = scanner.count;
+    let checked = false;
     try {
       this.#assertTracked(scanner.bounds, r.reset);
-    } catch (e) {
-      // Our pagemap fd number was closed or now names another file: nothing was done yet, so run
-      // the call again on a fresh pagemap fd.
-      if (!pagemapReplaced(e)) throw e;
-      this.#scan(w, r, sink);
-      return;
-    }
-    try {
+      checked = true;
       scanner.scanBounds(r.reset, r.maxPages, sink);
     } catch (e) {
-      if (!pagemapReplaced(e)) throw e;
-      // A scan that resets nothing can simply run again; one that resets may have re-armed pages
-      // before the fd failed it (another thread replaced it just now), so they are lost to us.
-      if (r.reset) throw new LostError('the /proc/self/pagemap descriptor was replaced during a reset', { cause: e });
-      scanner.count = k;
-      if (sink) sink.out.length = 0;
-      this.#scan(w, r, sink);
+      this.#retry(e, checked, k, w, r, sink);
     }
+  }
+
+  /**
+   * A failed #scan: if our pagemap fd number was closed or now names another file, run the call
+   * again on a fresh one when nothing was changed yet — the check that precedes a reset failed, or
+   * the scan resets nothing. A reset scan that fails so may already have re-armed pages (another
+   * thread replaced the fd just now): those are lost to us, and the call says so.
+   */
+  #retry(e: unknown, checked: boolean, k: number, w: Watched, r: Request, sink: RangeSink | null): void {
+    if (!pagemapReplaced(e)) throw e;
+    if (checked && r.reset) throw new LostError('the /proc/self/pagemap descriptor was replaced during a reset', { cause: e });
+    selfScanner().count = k;
+    if (sink) sink.out.length = 0;
+    this.#scan(w, r, sink);
   }
 
   /**
