@@ -216,15 +216,19 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
     expect(ww.get()).toEqual([2 * PAGE]);
   });
 
-  it('munmap behind its back and a plain mmap there by someone else: calls throw, and close() does not unmap it', () => {
+  it('munmap behind its back and a plain mmap there by someone else: calls throw, and close() neither unmaps nor covers it', () => {
     const { ww } = stale();
     const addr = ww.address;
     expect(munmap(addr, SIZE)).toBe(0);
     expect(mmap(addr, SIZE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(addr);
     cleanup.push(() => void munmap(addr, SIZE));
+    const theirs = new Uint8Array(koffi.view(addr, SIZE) as ArrayBuffer);
+    theirs[3 * PAGE] = 42;
     expect(() => ww.get({ reset: true })).toThrow(LOST); // the kernel's check: not registered
     ww.close();
+    // Neither unmapped nor covered with a placeholder: their bytes are still there.
     expect(mapped(addr, SIZE)).toBe(true);
+    expect(theirs[3 * PAGE]).toBe(42);
   });
 });
 
