@@ -11,7 +11,7 @@
  *   so its fds are closed by the next thread that opens one, once /proc/self/task/<tid> is gone,
  *   and only if the number still names the same file.
  *
- * Threads find it without being told: it is a memfd named `writewatch-registry` mapped at the first
+ * Threads find it without being told: it is a memfd named `writewatch-registry-v1` mapped at the first
  * free one of a few fixed addresses with MAP_FIXED_NOREPLACE, which the kernel serialises, so two
  * threads racing to create it agree (the loser gets EEXIST and finds the winner's line in
  * /proc/self/maps). A zero-filled table is a valid empty one, so there is nothing to initialise.
@@ -28,7 +28,8 @@ import { atThreadExit } from '../libc/thread-exit.js';
 
 const debug = createDebug('writewatch:registry');
 
-const NAME = 'writewatch-registry';
+/** Versioned: two copies of the library in one process share the registry only if they lay it out alike. */
+const NAME = 'writewatch-registry-v1';
 const MFD_CLOEXEC = 1;
 const MADV_DONTFORK = 10;
 /**
