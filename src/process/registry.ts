@@ -51,11 +51,18 @@ const SIZE = Math.ceil((FDS + SLOTS * SLOT) / 65536) * 65536;
 const RANGE_HIGH = 0;
 const FD_HIGH = 1;
 
+/**
+ * A slot's first word: its state in the low 2 bits, a generation above them that every claim
+ * bumps, so that a compare-and-swap prepared against one occupant never lands on the next.
+ * The per-call check is `(word & STATE) === LIVE`.
+ */
+export const STATE = 3;
 export const FREE = 0;
 export const LIVE = 1;
 export const LOST = 2;
 /** Being filled in (claimed, not yet published) or being reaped. */
 const BUSY = 3;
+const as = (word: number, state: number) => (word & ~STATE) | state;
 
 let i32: Int32Array | undefined;
 let f64: Float64Array;
@@ -139,18 +146,27 @@ function tid(): number {
 /** Claims a free slot of the table at byte `base`, whose high-water word is `high`. */
 function take(base: number, high: number): number {
   const t = table();
+  const grab = (k: number) => {
+    const i = (base + k * SLOT) >> 2;
+    const w = Atomics.load(t, i);
+    return (w & STATE) === FREE && Atomics.compareExchange(t, i, w, ((((w >>> 2) + 1) << 2) | BUSY)) === w;
+  };
   const used = Atomics.load(t, high);
-  for (let k = 0; k < used; k++) {
-    if (Atomics.compareExchange(t, (base + k * SLOT) >> 2, FREE, BUSY) === FREE) return k;
-  }
+  for (let k = 0; k < used; k++) if (grab(k)) return k;
   for (;;) {
     const k = Atomics.add(t, high, 1);
     if (k >= SLOTS) {
       Atomics.sub(t, high, 1);
       throw new SystemCallError('writewatch registry', 12 /* ENOMEM */, `more than ${SLOTS} live trackers or descriptors`);
     }
-    if (Atomics.compareExchange(t, (base + k * SLOT) >> 2, FREE, BUSY) === FREE) return k;
+    if (grab(k)) return k;
   }
+}
+
+/** Sets the state of a slot this thread holds, keeping its generation. */
+function setState(i: number, state: number): void {
+  const t = table();
+  Atomics.store(t, i, as(Atomics.load(t, i), state));
 }
 
 // ---- ranges ----
@@ -166,10 +182,11 @@ export function supersede(start: number, end: number): number {
   let n = 0;
   for (let k = 0; k < used; k++) {
     const b = RANGES + k * SLOT;
-    if (Atomics.load(t, b >> 2) !== LIVE) continue;
+    const w = Atomics.load(t, b >> 2);
+    if ((w & STATE) !== LIVE) continue;
     const s = f64[(b >> 3) + 1];
     const e = f64[(b >> 3) + 2];
-    if (s < end && start < e && Atomics.compareExchange(t, b >> 2, LIVE, LOST) === LIVE) {
+    if (s < end && start < e && Atomics.compareExchange(t, b >> 2, w, as(w, LOST)) === w) {
       debug('range [0x%s, 0x%s) superseded by [0x%s, 0x%s)', s.toString(16), e.toString(16), start.toString(16), end.toString(16));
       n++;
     }
@@ -186,21 +203,21 @@ export function claimRange(start: number, end: number): number {
   f64[(b >> 3) + 1] = start;
   f64[(b >> 3) + 2] = end;
   t[(b >> 2) + 1] = tid();
-  Atomics.store(t, b >> 2, LIVE); // publishes start/end (seq-cst)
+  setState(b >> 2, LIVE); // publishes start/end (seq-cst)
   return k;
 }
 
-/** The Int32Array and index of a range's state word: the per-call check is `Atomics.load(...) === LIVE`. */
+/** The Int32Array and index of a range's state word: the per-call check is `(words[index] & STATE) === LIVE`. */
 export function rangeState(slot: number): { words: Int32Array; index: number } {
   return { words: table(), index: (RANGES + slot * SLOT) >> 2 };
 }
 
 export function rangeIsLive(slot: number): boolean {
-  return Atomics.load(table(), (RANGES + slot * SLOT) >> 2) === LIVE;
+  return (Atomics.load(table(), (RANGES + slot * SLOT) >> 2) & STATE) === LIVE;
 }
 
 export function releaseRange(slot: number): void {
-  Atomics.store(table(), (RANGES + slot * SLOT) >> 2, FREE);
+  setState((RANGES + slot * SLOT) >> 2, FREE);
 }
 
 // ---- descriptors ----
@@ -216,12 +233,12 @@ export function recordFd(fd: number): number {
   t[(b >> 2) + 2] = fd;
   f64[(b >> 3) + 2] = st.dev;
   f64[(b >> 3) + 3] = st.ino;
-  Atomics.store(t, b >> 2, LIVE);
+  setState(b >> 2, LIVE);
   return k;
 }
 
 export function forgetFd(slot: number): void {
-  Atomics.store(table(), (FDS + slot * SLOT) >> 2, FREE);
+  setState((FDS + slot * SLOT) >> 2, FREE);
 }
 
 /** Whether `fd` still names the file recorded in `slot` (st_dev:st_ino). */
@@ -254,21 +271,23 @@ export function reapDeadThreads(): number {
   const fdsUsed = Atomics.load(t, FD_HIGH);
   for (let k = 0; k < fdsUsed; k++) {
     const b = FDS + k * SLOT;
-    if (Atomics.load(t, b >> 2) !== LIVE || isAlive(t[(b >> 2) + 1])) continue;
-    if (Atomics.compareExchange(t, b >> 2, LIVE, BUSY) !== LIVE) continue; // another reaper has it
+    const w = Atomics.load(t, b >> 2);
+    if ((w & STATE) !== LIVE || isAlive(t[(b >> 2) + 1])) continue;
+    if (Atomics.compareExchange(t, b >> 2, w, as(w, BUSY)) !== w) continue; // another reaper has it
     const fd = t[(b >> 2) + 2];
     if (fdIsRecorded(k, fd)) {
       libc().close(fd);
       closed++;
       debug('closed fd %d of ended thread %d', fd, t[(b >> 2) + 1]);
     }
-    Atomics.store(t, b >> 2, FREE);
+    Atomics.store(t, b >> 2, as(w, FREE));
   }
   const rangesUsed = Atomics.load(t, RANGE_HIGH);
   for (let k = 0; k < rangesUsed; k++) {
     const b = RANGES + k * SLOT;
-    const state = Atomics.load(t, b >> 2);
-    if ((state === LIVE || state === LOST) && !isAlive(t[(b >> 2) + 1])) Atomics.compareExchange(t, b >> 2, state, FREE);
+    const w = Atomics.load(t, b >> 2);
+    const state = w & STATE;
+    if ((state === LIVE || state === LOST) && !isAlive(t[(b >> 2) + 1])) Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
   }
   return closed;
 }
@@ -280,7 +299,8 @@ function releaseThread(): void {
   const used = Atomics.load(t, RANGE_HIGH);
   for (let k = 0; k < used; k++) {
     const b = RANGES + k * SLOT;
-    const state = Atomics.load(t, b >> 2);
-    if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me) Atomics.compareExchange(t, b >> 2, state, FREE);
+    const w = Atomics.load(t, b >> 2);
+    const state = w & STATE;
+    if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me) Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
   }
 }

@@ -7,7 +7,7 @@ import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
 import type { Mapping } from '../memory/mapping.js';
 import { atThreadExit } from '../libc/thread-exit.js';
-import { LIVE, claimRange, rangeState, releaseRange, supersede } from '../process/registry.js';
+import { LIVE, STATE, claimRange, rangeState, releaseRange, supersede } from '../process/registry.js';
 import type { Userfaultfd } from '../uffd/userfaultfd.js';
 import { ownsRange } from '../writewatch/lost.js';
 import { STATUS_NO_MEMORY } from './constants.js';
@@ -64,7 +64,7 @@ export class Allocation {
 
   /** A watched allocation whose memory another tracker of this library has since taken. */
   get lost(): boolean {
-    return this.#state !== null && Atomics.load(this.#state, this.#stateIndex) !== LIVE;
+    return this.#state !== null && (Atomics.load(this.#state, this.#stateIndex) & STATE) !== LIVE;
   }
 
   #decideOwned(): boolean {

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError, LostError } from '../errors.js';
 import { assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
 import { atThreadExit } from '../libc/thread-exit.js';
-import { LIVE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
+import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { checkAllocationLength, Mapping } from '../memory/mapping.js';
@@ -194,7 +194,7 @@ export class WriteWatch {
     if (!w) throw new ClosedError();
     // A plain read: one word, written by other threads with Atomics.compareExchange; nothing else
     // of the registry is read here, so no ordering is needed, and a new call always reloads it.
-    if (this.#state[this.#stateIndex] !== LIVE) throw superseded(w);
+    if ((this.#state[this.#stateIndex] & STATE) !== LIVE) throw superseded(w);
     if (w.sync !== undefined) {
       w.sync(w);
       this.#byteLength = w.byteLength;
