@@ -202,6 +202,17 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
     expect(out.pages).toEqual([3]); // the newcomer's write, and only it
   });
 
+  it('threads that first use the library at the same moment agree on one process-wide registry (child process)', () => {
+    const script = fileURLToPath(new URL('./native/registry-race.mjs', import.meta.url));
+    for (let round = 0; round < 3; round++) {
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.answers.every((a: string) => /^\d+$/.test(a))).toBe(true);
+      expect(out.registries).toBe(1);
+    }
+  });
+
   it('a newcomer next to it (not overlapping) changes nothing: the check can tell (negative control)', () => {
     const { ww } = stale();
     // Map right after its end, if free; the registry must not mark ww lost for a neighbour.
