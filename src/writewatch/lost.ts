@@ -11,6 +11,11 @@
  *   call must change nothing, so the registration is checked first, by a scan that walks no page:
  *   with category_mask = category_inverted = PAGE_IS_WPALLOWED, every registered mapping is "not
  *   interesting" and skipped in pagemap_scan_test_walk(), which fails with EPERM on the others.
+ *   get/getInto skip that check (it cost 1-30 µs a call, measured, the most after a burst of writes)
+ *   and undo instead: their scan writes every page it resets into an array, so on EPERM they
+ *   un-write-protect exactly those pages and the ones the failed ioctl reported (WrittenScanner's
+ *   ResetGuard); the check runs only when the walk stops before the end of the range, before any
+ *   page reaches the caller's array.
  *
  * Not checked per call: a forked child. Its inherited fds would act on the parent's memory, but a
  * fork()ed child of Node never runs JS again: V8 maps its heap VM_DONTCOPY ("dc" in smaps), so the
@@ -74,10 +79,22 @@ export function assertTrackedAt(b: Float64Array, addr: number | bigint, len: num
   }
   // A scan that resets nothing fails whole with EPERM by itself; the check (~1 µs) is for the others.
   if (!modifies) return;
+  assertRegistered(start, end);
+}
+
+/**
+ * The registration half of assertTrackedAt() over [b[3], b[4]): the check a resetting scan that
+ * undoes its resets on failure (WrittenScanner.guard) makes when its walk stops early.
+ */
+export function assertRegisteredAt(b: Float64Array): void {
+  assertRegistered(b[3], b[4]);
+}
+
+function assertRegistered(start: number, end: number): void {
   const { u64, u32 } = registrationCheck();
   put64(u32, PM_SCAN_ARG.start, start);
   put64(u32, PM_SCAN_ARG.end, end);
-  if (c.ioctl(selfPagemapFd(), PAGEMAP_SCAN, u64) < 0) {
+  if (libc().ioctl(selfPagemapFd(), PAGEMAP_SCAN, u64) < 0) {
     const err = lastError('ioctl', 'PAGEMAP_SCAN');
     if (err.code === 'EPERM') {
       throw new LostError(

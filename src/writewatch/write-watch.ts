@@ -6,14 +6,14 @@
 import { types } from 'node:util';
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError, LostError } from '../errors.js';
-import { assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
+import { assertRegisteredAt, assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
 import { atThreadExit } from '../libc/thread-exit.js';
 import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { checkAllocationLength, Mapping } from '../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
-import type { WrittenScanner } from '../pagemap/written.js';
+import type { ResetGuard, WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
 import { RangeSink, type ByteRange } from './sinks.js';
@@ -258,25 +258,43 @@ export class WriteWatch {
     assertTrackedAt(b, p.addr, p.len, modifies);
   }
 
+  /** get/getInto's resets are undone on failure instead of checked first (see ResetGuard). */
+  #guard: ResetGuard | null = null;
+
+  #resetGuard(w: Watched): ResetGuard {
+    return (this.#guard ??= {
+      check: assertRegisteredAt,
+      undo: (b) => w.uffd.writeProtect(b[3], b[4] - b[3], false),
+    });
+  }
+
   #scan(w: Watched, r: Request, sink: RangeSink | null): void {
     const scanner = selfScanner();
     if (!this.#bounds(w, r.offset, r.length, scanner)) return;
     const k = scanner.count;
+    // Into an array, a reset is undone if the walk finds tracking lost: only holes are checked first.
+    const guarded = sink === null && scanner.into !== null;
     let checked = false;
+    scanner.guard = guarded ? this.#resetGuard(w) : null;
     try {
-      this.#assertTracked(scanner.bounds, r.reset);
+      this.#assertTracked(scanner.bounds, r.reset && !guarded);
       checked = true;
       scanner.scanBounds(r.reset, r.maxPages, sink);
     } catch (e) {
-      this.#retry(e, checked, k, w, r, sink);
+      scanner.guard = null;
+      // A guarded scan that failed has undone its resets: it changed nothing and may run again.
+      this.#retry(e, checked && !guarded, k, w, r, sink);
+    } finally {
+      scanner.guard = null;
     }
   }
 
   /**
    * A failed #scan: if our pagemap fd number was closed or now names another file, run the call
    * again on a fresh one when nothing was changed yet — the check that precedes a reset failed, or
-   * the scan resets nothing. A reset scan that fails so may already have re-armed pages (another
-   * thread replaced the fd just now): those are lost to us, and the call says so.
+   * the scan resets nothing, or it undid its resets (guarded). A reset scan that fails so unguarded
+   * may already have re-armed pages (another thread replaced the fd just now): those are lost to
+   * us, and the call says so.
    */
   #retry(e: unknown, checked: boolean, k: number, w: Watched, r: Request, sink: RangeSink | null): void {
     if (!pagemapReplaced(e)) throw e;
