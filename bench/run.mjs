@@ -16,6 +16,8 @@ import { memoryOverhead } from './lib/memory.mjs';
 import { compilerVersion, loadNative } from './lib/native.mjs';
 import { perCall } from './lib/percall.mjs';
 import { resetChoices } from './lib/resets.mjs';
+import { parallelScan } from './lib/parallel.mjs';
+import { sameProcess } from './lib/same.mjs';
 import { ratio, runCell, sameMemory, setup, teardown } from './lib/scan.mjs';
 import { fmtFraction, fmtRatio, fmtSize, fmtTime } from './lib/stats.mjs';
 import { plot } from './lib/svg.mjs';
@@ -26,9 +28,17 @@ import { writer } from './lib/writer.mjs';
 const MiB = 2 ** 20, GiB = 2 ** 30;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
-const USAGE = 'usage: node bench/run.mjs [--quick] [--out DIR] [--json FILE]\n  --quick  small regions, few repetitions (< 1 min): checks every method runs\n  --out    where bench.md and bench.svg go (default: docs/, or bench/build/quick/ with --quick)\n  --json   also write every figure as JSON\n';
+const SECTIONS = ['memory', 'percall', 'writer', 'heap', 'scan', 'same', 'parallel'];
+const USAGE =
+  'usage: node bench/run.mjs [--quick] [--only SECTION,...] [--reps N] [--out DIR] [--json FILE]\n' +
+  '  --quick  small regions, few repetitions (< 1 min): checks every method runs\n' +
+  `  --only   run only these sections (${SECTIONS.join(', ')}); full-size regions unless --quick.\n` +
+  '           Writes to bench/build/only/ unless --out: a partial run never overwrites docs/\n' +
+  '  --reps   repetitions of the same-process and parallel cells (default 31 full, 5 quick)\n' +
+  '  --out    where bench.md and bench.svg go (default: docs/, or bench/build/quick/ with --quick)\n' +
+  '  --json   also write every figure as JSON\n';
 for (let i = 0; i < argv.length; i++) {
-  if (argv[i] === '--out' || argv[i] === '--json') i++;
+  if (['--out', '--json', '--only', '--reps'].includes(argv[i])) i++;
   else if (argv[i] !== '--quick') {
     process.stderr.write(argv[i] === '--help' || argv[i] === '-h' ? USAGE : `unknown argument ${argv[i]}\n${USAGE}`);
     process.exit(argv[i] === '--help' || argv[i] === '-h' ? 0 : 2);
@@ -36,7 +46,15 @@ for (let i = 0; i < argv.length; i++) {
 }
 const quick = argv.includes('--quick');
 const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const outDir = opt('--out') ?? (quick ? join(root, 'bench', 'build', 'quick') : join(root, 'docs'));
+const only = opt('--only')?.split(',');
+for (const o of only ?? []) {
+  if (!SECTIONS.includes(o)) {
+    process.stderr.write(`unknown section ${o}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const runs = (section) => !only || only.includes(section);
+const outDir = opt('--out') ?? (quick ? join(root, 'bench', 'build', 'quick') : only ? join(root, 'bench', 'build', 'only') : join(root, 'docs'));
 
 const FRACTIONS = [0, 0.001, 0.01, 0.1, 1];
 const config = quick
@@ -51,6 +69,8 @@ const config = quick
       writerLength: 4 * MiB,
       memory: [256 * MiB],
       heapIters: 5000,
+      same: { sizes: [4 * MiB, 64 * MiB], fractions: [0.01, 1], reps: 5 },
+      parallel: { sizes: [64 * MiB], fractions: [0.01, 1], reps: 3, sparse: [] },
     }
   : {
       reps: 9,
@@ -65,7 +85,10 @@ const config = quick
       writerLength: 64 * MiB,
       memory: [1 * GiB, 16 * GiB],
       heapIters: 50000,
+      same: { sizes: [64 * MiB, 1 * GiB], fractions: [0.01, 1], reps: 31 },
+      parallel: { sizes: [1 * GiB], fractions: [0.01, 1], reps: 15, sparse: [16 * GiB] },
     };
+if (opt('--reps')) config.same.reps = config.parallel.reps = Number(opt('--reps'));
 
 const t0 = Date.now();
 const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
@@ -95,24 +118,49 @@ const results = {
 };
 
 // Page tables first, while nothing else is mapped.
-log(`memory overhead: arming ${config.memory.map(fmtSize).join(', ')}`);
-results.memory = memoryOverhead(config.memory);
-for (const m of results.memory) log(`  ${fmtSize(m.length)}: VmPTE +${(m.tracked.pte / 1024).toFixed(0)} kB (${(m.perGiB / MiB).toFixed(2)} MiB per GiB), allocate+arm ${fmtTime(m.tracked.ns)}`);
+if (runs('memory')) {
+  log(`memory overhead: arming ${config.memory.map(fmtSize).join(', ')}`);
+  results.memory = memoryOverhead(config.memory);
+  for (const m of results.memory) log(`  ${fmtSize(m.length)}: VmPTE +${(m.tracked.pte / 1024).toFixed(0)} kB (${(m.perGiB / MiB).toFixed(2)} MiB per GiB), allocate+arm ${fmtTime(m.tracked.ns)}`);
+}
 
-log(`per-call overhead: 16 clean pages, ${config.perCall.iters} calls × ${config.perCall.reps}`);
-results.perCall = perCall({ native, win32, page, ...config.perCall });
-log(`  ${Object.entries(results.perCall.ns).map(([n, v]) => `${n} ${fmtTime(v)}`).join(', ')}`);
+if (runs('percall')) {
+  log(`per-call overhead: 16 clean pages, ${config.perCall.iters} calls × ${config.perCall.reps}`);
+  results.perCall = perCall({ native, win32, page, ...config.perCall });
+  log(`  ${Object.entries(results.perCall.ns).map(([n, v]) => `${n} ${fmtTime(v)}`).join(', ')}`);
+}
 
-log(`writer's side: ${fmtSize(config.writerLength)}`);
-results.writer = writer({ native, page, length: config.writerLength, reps: quick ? 2 : 5 });
-for (const w of results.writer) log(`  ${w.pattern}: ${Object.entries(w.ns).map(([n, v]) => `${n} ${fmtTime(v)}`).join(', ')}`);
+if (runs('writer')) {
+  log(`writer's side: ${fmtSize(config.writerLength)}`);
+  results.writer = writer({ native, page, length: config.writerLength, reps: quick ? 2 : 5 });
+  for (const w of results.writer) log(`  ${w.pattern}: ${Object.entries(w.ns).map(([n, v]) => `${n} ${fmtTime(v)}`).join(', ')}`);
+}
 
-log(`heap growth per getInto: ${config.heapIters} calls in a child with --expose-gc`);
-results.heap = heapGrowth(config.heapIters);
-for (const [n, h] of Object.entries(results.heap)) log(`  ${n}: ${h.perCall.toFixed(2)} B/call (${h.gcs} GCs)`);
+if (runs('heap')) {
+  log(`heap growth per getInto: ${config.heapIters} calls in a child with --expose-gc`);
+  results.heap = heapGrowth(config.heapIters);
+  for (const [n, h] of Object.entries(results.heap)) log(`  ${n}: ${h.perCall.toFixed(2)} B/call (${h.gcs} GCs)`);
+}
+
+// The same-process, same-memory comparison: the issue-13 targets.
+if (runs('same') && native) {
+  const { sizes, fractions, reps } = config.same;
+  log(`same process, same memory: ${sizes.map(fmtSize).join(', ')} × ${fractions.map(fmtFraction).join(', ')} strided, ${reps} repetitions, C / getInto / get alternating`);
+  results.same = sameProcess({
+    native, page, sizes, fractions, reps,
+    log: (c) => log(`  ${fmtSize(c.length)} ${fmtFraction(c.fraction)}: C ${fmtTime(c.ns.C)}, getInto ${fmtRatio(c.ratios.getInto.median)}, get ${fmtRatio(c.ratios.get.median)}${c.bad.length ? `  WRONG: ${c.bad[0]}` : ''}`),
+  });
+}
+
+// Scans split across threads, in C and from JS.
+if (runs('parallel') && native) {
+  log(`parallel scan: ${[...config.parallel.sizes, ...config.parallel.sparse].map(fmtSize).join(', ')}, 1 vs 2 threads, C and JS workers`);
+  results.parallel = await parallelScan({ native, page, ...config.parallel, log });
+}
 
 // The scan matrix.
 const cells = [];
+if (runs('scan')) {
 for (const [si, size] of config.sizes.entries()) {
   for (const fraction of size.fractions ?? FRACTIONS) {
     for (const kind of fraction === 0 || fraction === 1 ? ['random'] : ['random', 'run']) cells.push({ si, size, fraction, kind });
@@ -163,6 +211,7 @@ for (const [si, size] of config.sizes.entries()) {
   }
   if (!size.sparse) teardown(ctx);
 }
+} // runs('scan')
 
 results.env.seconds = (Date.now() - t0) / 1000;
 results.env.peakRss = peakRss();
@@ -173,35 +222,43 @@ const tm = targetCell?.modes['get+reset'];
 const where = quick ? '4 MiB' : '1 GiB';
 // Quick mode's regions are too small for the targets, which are set for 1 GiB: shown, not judged.
 const ratioTarget = (name, goal, v, ok) => ({ name, goal, measured: Number.isFinite(v) ? fmtRatio(v) : 'not measured', met: Number.isFinite(v) && !quick ? ok(v) : null });
+const pc = results.perCall?.ratios ?? {};
+const heapT = results.heap?.getInto;
 results.targets = [
-  ratioTarget(`get({reset:true}) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'get', 'C'), (v) => v <= 1.1),
-  ratioTarget(`getInto(reset) / C, ${where}, 1 % random`, '≤ 1.10', tm && ratio(tm.times, 'getInto', 'C'), (v) => v <= 1.1),
-  ...['warm', 'cold'].flatMap((t) => {
-    const m = results.sameMemory?.[t];
-    return ['get', 'getInto'].map((n) =>
-      ratioTarget(`${n} / C on the same memory, ${where}, 1 % random, ${t} caches`, '≤ 1.10', m && ratio(m.times, n, 'C, same memory'), (v) => v <= 1.1),
-    );
-  }),
-  ratioTarget('getInto / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / C get'], (v) => v <= 1.5),
-  ratioTarget('getInto / (C + the same safety checks), per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['getInto / (C get + checks)'], (v) => v <= 1.5),
-  ratioTarget('get / C, per call, 16 clean pages', '≤ 1.5', results.perCall.ratios['get / C get'], (v) => v <= 1.5),
-  ratioTarget(`shadow copy / get({reset:true}), ${where}, 1 % random`, '≥ 200', tm && ratio(tm.times, 'shadow', 'get'), (v) => v >= 200),
-  ratioTarget(`shadow copy / C loop (the most any caller of this mechanism gets), ${where}, 1 % random`, '≥ 200', tm && ratio(tm.times, 'shadow', 'C'), (v) => v >= 200),
+  // Issue 13: the same process, the same memory, C alternating call by call with getInto and get.
+  ...(results.same ?? []).flatMap((c) => [
+    ratioTarget(`getInto({reset:true}) / C, same memory, ${fmtSize(c.length)}, ${fmtFraction(c.fraction)} strided`, '≤ 1.05', c.ratios.getInto.median, (v) => v <= 1.05),
+    ratioTarget(`get({reset:true}) / C, same memory, ${fmtSize(c.length)}, ${fmtFraction(c.fraction)} strided`, '≤ 1.10', c.ratios.get.median, (v) => v <= 1.1),
+  ]),
+  ratioTarget('getInto / C, per call, 16 clean pages', '≤ 1.3', pc['getInto / C get'], (v) => v <= 1.3),
+  ratioTarget('get / C, per call, 16 clean pages', '≤ 1.3', pc['get / C get'], (v) => v <= 1.3),
+  ratioTarget('getInto reset / C get+reset, per call, 16 clean pages', '≤ 1.3', pc['getInto reset / C get+reset'], (v) => v <= 1.3),
+  ratioTarget('getInto / (C + the same safety checks), per call, 16 clean pages', '≤ 1.3', pc['getInto / (C get + checks)'], (v) => v <= 1.3),
+  ...(tm
+    ? [
+        ratioTarget(`get({reset:true}) / C on its own region, ${where}, 1 % random, cold caches`, '≤ 1.10', ratio(tm.times, 'get', 'C'), (v) => v <= 1.1),
+        ratioTarget(`getInto(reset) / C on its own region, ${where}, 1 % random, cold caches`, '≤ 1.10', ratio(tm.times, 'getInto', 'C'), (v) => v <= 1.1),
+        ratioTarget(`shadow copy / get({reset:true}), ${where}, 1 % random`, '≥ 200', ratio(tm.times, 'shadow', 'get'), (v) => v >= 200),
+        ratioTarget(`shadow copy / C loop (the most any caller of this mechanism gets), ${where}, 1 % random`, '≥ 200', ratio(tm.times, 'shadow', 'C'), (v) => v >= 200),
+      ]
+    : []),
   // The smallest heap object is 16 B: a slope under 0.5 B/call means no allocation in 32 calls and more.
-  { name: 'heap growth per getInto call, steady state', goal: '0 B', measured: `${results.heap.getInto.perCall.toFixed(2)} B/call (${results.heap.getInto.growth} B over ${results.heap.getInto.iters.toLocaleString('en-US')} calls, ${results.heap.getInto.gcs} GCs)`, met: quick ? null : results.heap.getInto.perCall < 0.5 && results.heap.getInto.gcs === 0 },
-];
+  ...(heapT
+    ? [{ name: 'heap growth per getInto call, steady state', goal: '0 B', measured: `${heapT.perCall.toFixed(2)} B/call (${heapT.growth} B over ${heapT.iters.toLocaleString('en-US')} calls, ${heapT.gcs} GCs)`, met: quick ? null : heapT.perCall < 0.5 && heapT.gcs === 0 }]
+    : []),
+].filter((t) => t.measured !== 'not measured');
 if (quick) notes.push('Quick mode: small regions and few repetitions; the figures show that every method runs, not how fast.');
 
 const md = markdown(results);
-const panels = config.sizes.map((s) => ({
+const panels = results.scan.length === 0 ? [] : config.sizes.map((s) => ({
   length: s.length,
   sparse: !!s.sparse,
   points: results.scan.filter((c) => c.length === s.length && c.kind === 'random').map((c) => ({ fraction: c.fraction, ns: c.modes['get+reset'].ns })),
 }));
-const svg = plot(panels, `get+reset time vs pages written (random) — Linux ${results.env.kernel}, ${results.env.cpu}`);
+const svg = panels.length && plot(panels, `get+reset time vs pages written (random) — Linux ${results.env.kernel}, ${results.env.cpu}`);
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'bench.md'), md);
-writeFileSync(join(outDir, 'bench.svg'), svg);
+if (panels.length) writeFileSync(join(outDir, 'bench.svg'), svg);
 if (opt('--json')) writeFileSync(opt('--json'), JSON.stringify(results, null, 1));
 process.stdout.write(md + '\n');
 log(`wrote ${join(outDir, 'bench.md')} and ${join(outDir, 'bench.svg')} in ${results.env.seconds.toFixed(0)} s (peak RSS ${(results.env.peakRss / GiB).toFixed(2)} GiB)`);

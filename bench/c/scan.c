@@ -286,3 +286,175 @@ double wwb_time_touch(uint64_t base, const uint32_t *pages, uint32_t n, uint32_t
   for (uint32_t i = 0; i < n; i++) p[(uint64_t)pages[i] * page + ((pages[i] * 2654435761u) >> 22) % page] = value;
   return now_ns() - t0;
 }
+
+/*
+ * A scan split across threads: [addr, addr + length) cut at 2 MiB boundaries into `threads`
+ * slices, one per thread (the caller's thread takes the first), each with its own pm_scan_arg and
+ * vector, writing its pages into its own part of the offset array; the parts are then moved
+ * together (memmove), so the answer is the same array the single loop makes. The helper threads
+ * are made once and wait on a futex between calls, as a pool would. PAGEMAP_SCAN holds mmap_lock
+ * for reading and takes the page-table lock per PMD, so disjoint slices can walk at once; a
+ * write-protecting walk flushes the TLB of every CPU running this mm, the other scanner included.
+ */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define PAR_MAX 8
+
+struct slice {
+  struct wwb *w;
+  uint64_t start, end, base;
+  uint64_t *out;
+  int reset;
+  int64_t n;
+  struct page_region vec[VEC_MAX];
+};
+
+struct par;
+struct worker_arg { struct par *p; int i; };
+
+struct par {
+  struct wwb *w;
+  struct worker_arg args[PAR_MAX];
+  int threads;
+  pthread_t tid[PAR_MAX];
+  _Atomic uint32_t go, done, quit;
+  struct slice s[PAR_MAX];
+};
+
+static void futex_wait(_Atomic uint32_t *p, uint32_t v) { syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0); }
+static void futex_wake(_Atomic uint32_t *p) { syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+/* scan_loop() over one slice, with the slice's own vector. */
+static int64_t slice_scan(struct slice *s) {
+  const uint64_t page = (uint64_t)s->w->page, base = s->base;
+  uint64_t vec_len = ((s->end - s->start) / page + 1) / 2;
+  if (vec_len > VEC_MAX) vec_len = VEC_MAX;
+  if (vec_len == 0) vec_len = 1;
+  struct pm_scan_arg arg = {
+    .size = sizeof arg,
+    .flags = PM_SCAN_CHECK_WPASYNC | (s->reset ? PM_SCAN_WP_MATCHING : 0),
+    .end = s->end,
+    .vec = (uint64_t)s->vec,
+    .vec_len = vec_len,
+    .category_mask = PAGE_IS_WRITTEN,
+    .return_mask = PAGE_IS_WRITTEN,
+  };
+  uint64_t cur = s->start, last_end = s->start, k = 0;
+  while (cur < s->end) {
+    arg.start = cur;
+    int n = ioctl(s->w->pagemap, PAGEMAP_SCAN, &arg);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+      uint64_t a = s->vec[i].start, e = s->vec[i].end;
+      if (e <= last_end) continue;
+      if (a < last_end) a = last_end;
+      for (a -= base; a < e - base; a += page) s->out[k++] = a;
+      last_end = e;
+    }
+    uint64_t next = arg.walk_end > last_end ? arg.walk_end : last_end;
+    if (next <= cur && n == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    cur = next;
+  }
+  return (int64_t)k;
+}
+
+
+static void *par_thread(void *a_) {
+  struct worker_arg *a = a_;
+  struct par *p = a->p;
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t g;
+    int spins = 0;
+    while ((g = atomic_load(&p->go)) == seen) {
+      if (atomic_load(&p->quit)) return NULL;
+      if (++spins > 2000) futex_wait(&p->go, seen);
+    }
+    seen = g;
+    if (atomic_load(&p->quit)) return NULL;
+    p->s[a->i].n = slice_scan(&p->s[a->i]);
+    atomic_fetch_add(&p->done, 1);
+    futex_wake(&p->done);
+  }
+}
+
+/* A pool of `threads` - 1 helper threads for scans of `w`'s offset array. NULL + errno on failure. */
+struct par *wwb_par_open(struct wwb *w, int threads) {
+  if (threads < 1 || threads > PAR_MAX) {
+    errno = EINVAL;
+    return NULL;
+  }
+  struct par *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->w = w;
+  p->threads = threads;
+  for (int i = 1; i < threads; i++) {
+    p->args[i] = (struct worker_arg){ p, i };
+    if (pthread_create(&p->tid[i], NULL, par_thread, &p->args[i])) {
+      atomic_store(&p->quit, 1);
+      atomic_fetch_add(&p->go, 1);
+      futex_wake(&p->go);
+      for (int j = 1; j < i; j++) pthread_join(p->tid[j], NULL);
+      free(p);
+      errno = EAGAIN;
+      return NULL;
+    }
+  }
+  return p;
+}
+
+void wwb_par_close(struct par *p) {
+  if (!p) return;
+  atomic_store(&p->quit, 1);
+  atomic_fetch_add(&p->go, 1);
+  syscall(SYS_futex, &p->go, FUTEX_WAKE_PRIVATE, PAR_MAX, NULL, NULL, 0);
+  for (int i = 1; i < p->threads; i++) pthread_join(p->tid[i], NULL);
+  free(p);
+}
+
+/*
+ * One scan of [addr, addr + length) split across the pool's threads; ns taken, pages in *pages
+ * (offsets relative to addr, contiguous in the offset array, as the single loop leaves them).
+ */
+double wwb_par_scan(struct par *p, uint64_t addr, uint64_t length, int reset, int64_t *pages) {
+  struct wwb *w = p->w;
+  const uint64_t page = (uint64_t)w->page, pmd = page * (page / 8);
+  if (length / page > w->out_cap) {
+    errno = EINVAL;
+    return -1;
+  }
+  double t0 = now_ns();
+  uint64_t cut = addr;
+  for (int i = 0; i < p->threads; i++) {
+    struct slice *s = &p->s[i];
+    uint64_t end = i == p->threads - 1 ? addr + length : ((addr + length / p->threads * (i + 1)) + pmd - 1) / pmd * pmd;
+    if (end > addr + length) end = addr + length;
+    s->w = w;
+    s->start = cut;
+    s->end = end;
+    s->base = addr;
+    s->reset = reset;
+    s->out = w->out + (cut - addr) / page;
+    cut = end;
+  }
+  atomic_store(&p->done, 0);
+  atomic_fetch_add(&p->go, 1);
+  syscall(SYS_futex, &p->go, FUTEX_WAKE_PRIVATE, PAR_MAX, NULL, NULL, 0);
+  p->s[0].n = p->s[0].start < p->s[0].end ? slice_scan(&p->s[0]) : 0;
+  uint32_t d;
+  while ((d = atomic_load(&p->done)) < (uint32_t)(p->threads - 1)) futex_wait(&p->done, d);
+  int64_t k = 0;
+  for (int i = 0; i < p->threads; i++) {
+    if (p->s[i].n < 0) return -1;
+    if (p->s[i].out != w->out + k) memmove(w->out + k, p->s[i].out, (size_t)p->s[i].n * sizeof(uint64_t));
+    k += p->s[i].n;
+  }
+  double t1 = now_ns();
+  *pages = k;
+  return t1 - t0;
+}

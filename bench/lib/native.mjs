@@ -60,6 +60,9 @@ export function loadNative(log) {
     result: lib.func('uint64_t wwb_result(void *w, uint64_t i)'),
     timeReset: lib.func('double wwb_time_reset(void *w, int method)'),
     timeTouch: lib.func('double wwb_time_touch(uint64_t base, void *pages, uint32_t n, uint32_t value)'),
+    parOpen: lib.func('void *wwb_par_open(void *w, int threads)'),
+    parClose: lib.func('void wwb_par_close(void *p)'),
+    parScan: lib.func('double wwb_par_scan(void *p, uint64_t addr, uint64_t length, int reset, void *pages)'),
   };
   const pagesOut = new BigInt64Array(1);
   return {
@@ -97,6 +100,20 @@ export function loadNative(log) {
           return ns;
         },
         touch: (pages, value) => fns.timeTouch(address, pages, pages.length, value),
+        /** A pool of `threads` scanning threads (this one included) over any memory, with this region's offset array. */
+        pool(threads) {
+          const p = fns.parOpen(w, threads);
+          if (!p) throw new Error(`C wwb_par_open(${threads}) failed: errno ${koffi.errno()}`);
+          return {
+            /** One scan of [addr, addr + len) split across the pool's threads; timed inside C. */
+            scan(addr, len, reset) {
+              const ns = fns.parScan(p, addr, len, reset ? 1 : 0, pagesOut);
+              if (ns < 0) throw new Error(`C parallel scan failed: errno ${koffi.errno()}`);
+              return { ns, pages: Number(pagesOut[0]) };
+            },
+            close: () => fns.parClose(p),
+          };
+        },
         close: () => fns.close(w),
       };
     },

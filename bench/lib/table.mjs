@@ -45,8 +45,11 @@ export function markdown(r) {
     for (const t of r.targets) out.push(row([t.name, t.goal, t.measured, t.met === null ? 'n/a' : t.met ? 'yes' : '**no**']));
     out.push('');
   }
-  out.push('## get+reset (GetWriteWatch with WRITE_WATCH_FLAG_RESET)', '', scanTable(r.scan, 'get+reset'), '');
-  out.push('## get only', '', scanTable(r.scan, 'get'), '');
+  if (r.same?.length) out.push(...sameTable(r.same));
+  if (r.scan.length) {
+    out.push('## get+reset (GetWriteWatch with WRITE_WATCH_FLAG_RESET)', '', scanTable(r.scan, 'get+reset'), '');
+    out.push('## get only', '', scanTable(r.scan, 'get'), '');
+  }
   if (r.sameMemory) {
     const x = r.sameMemory;
     out.push(`## The target cell on the same memory (${fmtSize(x.length)}, ${fmtFraction(x.fraction)} ${x.kind}, get+reset)`, '');
@@ -59,6 +62,7 @@ export function markdown(r) {
     }
     out.push('');
   }
+  if (r.parallel) out.push(...parallelTable(r.parallel));
   if (r.perCall) {
     const p = r.perCall;
     out.push(`## Per-call overhead (${p.pages} clean pages, ${p.iters.toLocaleString('en-US')} calls per repetition)`, '');
@@ -100,4 +104,45 @@ export function markdown(r) {
   }
   if (r.notes.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
+}
+
+const range = (s) => `${fmtRatio(s.median)} (${s.p25.toFixed(2)}–${s.p75.toFixed(2)})`;
+const verdict = (v, goal) => (v <= goal ? 'met' : '**not met**');
+
+function sameTable(cells) {
+  const reps = cells[0].times.C.length;
+  const out = [`## Same process, same memory: C loop vs getInto / get, with reset`, ''];
+  out.push(
+    `One WriteWatch; the C loop (through koffi, timed inside C) walks the WriteWatch's own pages: PAGEMAP_SCAN with PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, category_mask = return_mask = PAGE_IS_WRITTEN, a 512-region vector, resuming at walk_end, pages expanded into an array. C, getInto(out, { reset: true }) and get({ reset: true }) alternate call by call (order rotated each repetition), ${reps} repetitions, strided writes (every 100th page, or every page) stored before each call, caches warm. Ratio: median of same-repetition ratios (p25–p75).`,
+    '',
+  );
+  out.push(...head(['case', 'pages', 'C loop', 'getInto', 'get', 'getInto / C (target ≤ 1.05)', 'get / C (target ≤ 1.10)'], [false, true, true, true, true, true, true]));
+  for (const c of cells) {
+    out.push(
+      row([
+        `${fmtSize(c.length)}, ${fmtFraction(c.fraction)} written`,
+        c.k.toLocaleString('en-US'),
+        fmtTime(c.ns.C),
+        fmtTime(c.ns.getInto),
+        fmtTime(c.ns.get),
+        `${range(c.ratios.getInto)} ${verdict(c.ratios.getInto.median, 1.05)}`,
+        `${range(c.ratios.get)} ${verdict(c.ratios.get.median, 1.1)}`,
+      ]) + (c.bad.length ? ` ⚠ ${c.bad[0]}` : ''),
+    );
+  }
+  out.push('');
+  return out;
+}
+
+function parallelTable(p) {
+  const out = ['## Scans split across threads', ''];
+  out.push(p.intro, '');
+  out.push(...head(['region', 'written', 'reset', 'way', 'threads', 'time', 'speed-up over 1 thread (same repetition)', 'load (1 min) at the time'], [false, false, false, false, true, true, true, true]));
+  for (const c of p.cells) {
+    for (const w of c.ways) {
+      out.push(row([`${fmtSize(c.length)}${c.sparse ? ' sparse' : ''}`, fmtFraction(c.fraction), c.reset ? 'yes' : 'no', w.way, String(w.threads), fmtTime(w.ns), w.speedup ? range(w.speedup) : '1 (reference)', c.load]) + (w.bad?.length ? ` ⚠ ${w.bad[0]}` : ''));
+    }
+  }
+  out.push('');
+  return out;
 }
