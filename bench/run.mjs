@@ -86,7 +86,7 @@ const config = quick
       memory: [1 * GiB, 16 * GiB],
       heapIters: 50000,
       same: { sizes: [64 * MiB, 1 * GiB], fractions: [0.01, 1], reps: 31 },
-      parallel: { sizes: [1 * GiB], fractions: [0.01, 1], reps: 15, sparse: [16 * GiB] },
+      parallel: { sizes: [1 * GiB], fractions: [0.01, 1], reps: 15, sparse: [16 * GiB], sparseFractions: [0.01, 0.1] },
     };
 if (opt('--reps')) config.same.reps = config.parallel.reps = Number(opt('--reps'));
 

@@ -23,12 +23,12 @@ import { median } from './stats.mjs';
 const MAX_WW = 2 ** 32;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-export async function parallelScan({ native, page, sizes, sparse, fractions, reps, log = () => {} }) {
+export async function parallelScan({ native, page, sizes, sparse, fractions, sparseFractions = fractions.filter((f) => f < 1), reps, log = () => {} }) {
   const cells = [];
   const worker = await startWorker(page, Math.max(...sizes, ...sparse));
   try {
     for (const [length, isSparse] of [...sizes.map((s) => [s, false]), ...sparse.map((s) => [s, true])]) {
-      for (const fraction of isSparse ? fractions.filter((f) => f < 1) : fractions) {
+      for (const fraction of isSparse ? sparseFractions : fractions) {
         for (const reset of [false, true]) {
           const cell = runCell({ native, page, length, sparse: isSparse, fraction, reset, reps, worker });
           cells.push(cell);
@@ -127,6 +127,14 @@ function runCell({ native, page, length, sparse, fraction, reset, reps, worker }
         if (reset) dirty();
         const { ns, pages } = methods[n]();
         if (pages !== k) bad.push(`${n} found ${pages} of ${k} pages`);
+        else if (n === 'JS, 2 threads (worker)' && wws.length === 1) {
+          // The two halves put together are the answer, in order.
+          const l = lists[0];
+          for (let j = 0; j < k; j++) if (all[j] !== l[j] * page) (bad.push(`${n}: offset ${j} is ${all[j]}, not ${l[j] * page}`), (j = k));
+        } else if (n === 'C, 2 threads' && wws.length === 1) {
+          const l = lists[0];
+          for (const j of [0, k >> 1, k - 1]) if (c.result(j) !== l[j] * page) bad.push(`${n}: offset ${j} is ${c.result(j)}, not ${l[j] * page}`);
+        }
         times[n].push(ns);
       }
     }
