@@ -39,7 +39,15 @@ export function ratioStats(times, a, b) {
  * [{ length, fraction, k, ns: {C, getInto, get}, times, ratios: {getInto, get}, bad }].
  */
 export function sameProcess({ native, page, sizes, fractions, reps, log = () => {} }) {
-  warmUp(page);
+  const warm = warmUp(page);
+  try {
+    return cellsOf({ native, page, sizes, fractions, reps, log, warm });
+  } finally {
+    warm.close();
+  }
+}
+
+function cellsOf({ native, page, sizes, fractions, reps, log, warm }) {
   const cells = [];
   for (const length of sizes) {
     const pages = length / page;
@@ -84,6 +92,9 @@ export function sameProcess({ native, page, sizes, fractions, reps, log = () => 
         // ran 1.5× slower (measured: 30 calls at 64 MiB, 1 %).
         const w0 = Date.now();
         for (let w = 0; w < 200 && (w < 10 || Date.now() - w0 < 300); w++) for (const n of names) (dirty(), methods[n]());
+        // A path first taken just now (this size's setup, its first long walk) deoptimizes the
+        // function it is in; cheap calls get it optimized again before the clock starts.
+        warm.spin();
         for (let r = 0; r < reps; r++) {
           for (let i = 0; i < names.length; i++) {
             const n = names[(i + r) % names.length];
@@ -124,23 +135,32 @@ function warmUp(page) {
   WriteWatch.allocate(page).close();
   const pages = 4096;
   const ww = WriteWatch.allocate(pages * page);
-  try {
-    const u8 = new Uint8Array(ww.buffer);
-    const small = new Float64Array(64), big = new Float64Array(pages);
-    // Every path the cells take: a few pages, more regions than one ioctl returns (2,048), a whole
-    // run of pages, an answer cut by the array's length, nothing written.
-    const shapes = [(i) => [i % pages, (i * 7) % pages], () => range(0, pages, 2), () => range(0, pages, 1), () => []];
-    for (let i = 0; i < 600; i++) {
-      const shape = shapes[i % shapes.length](i);
-      for (const p of shape) u8[p * page] = 1;
-      ww.getInto(i % 3 ? big : small, RESET);
-      for (const p of shape) u8[p * page] = 2;
-      ww.get(RESET);
-      ww.getInto(big, RESET);
-    }
-  } finally {
-    ww.close();
+  const u8 = new Uint8Array(ww.buffer);
+  const small = new Float64Array(64), big = new Float64Array(pages);
+  // Every path the cells take: a few pages, more regions than one ioctl returns (2,048), a whole
+  // run of pages, an answer cut by the array's length, nothing written; reset() too.
+  const shapes = [(i) => [i % pages, (i * 7) % pages], () => range(0, pages, 2), () => range(0, pages, 1), () => []];
+  for (let i = 0; i < 600; i++) {
+    const shape = shapes[i % shapes.length](i);
+    for (const p of shape) u8[p * page] = 1;
+    ww.getInto(i % 3 ? big : small, RESET);
+    for (const p of shape) u8[p * page] = 2;
+    ww.get(RESET);
+    ww.getInto(big, RESET);
+    for (const p of shape) u8[p * page] = 3;
+    ww.reset();
   }
+  // Then many cheap calls: V8 optimizes a function once it has run enough bytecode, and the
+  // wrappers around the scan (getInto, its checks) are short.
+  const spin = () => {
+    for (let i = 0; i < 20000; i++) {
+      u8[(i % pages) * page] = 1;
+      ww.getInto(small, RESET);
+      if (i % 4 === 0) ww.get(RESET);
+    }
+  };
+  spin();
+  return { spin, close: () => ww.close() };
 }
 
 function range(from, to, step) {
