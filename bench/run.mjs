@@ -81,7 +81,8 @@ const config = quick
         { length: 16 * GiB, sparse: true, fractions: [0, 0.001, 0.01, 0.1] },
       ],
       resetFractions: [0, 0.01, 1],
-      perCall: { iters: 20000, reps: 9 },
+      // Short blocks, many of them: on a loaded machine a long block of one method catches a burst the others miss.
+      perCall: { iters: 2000, reps: 61 },
       writerLength: 64 * MiB,
       memory: [1 * GiB, 16 * GiB],
       heapIters: 50000,
@@ -110,7 +111,7 @@ function cpuModel() {
 }
 
 const results = {
-  env: { cpu: cpuModel(), cores: cpus().length, mem: totalmem(), kernel: release(), arch: arch(), node: process.version, page, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), mode: quick ? 'quick' : 'full', reps: config.reps, cc: native ? compilerVersion() : null },
+  env: { cpu: cpuModel(), cores: cpus().length, mem: totalmem(), kernel: release(), arch: arch(), node: process.version, page, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), mode: quick ? 'quick' : only ? `only ${only.join(', ')}` : 'full', reps: config.reps, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '), cc: native ? compilerVersion() : null },
   notes,
   scan: [],
   resets: [],
@@ -215,6 +216,7 @@ for (const [si, size] of config.sizes.entries()) {
 
 results.env.seconds = (Date.now() - t0) / 1000;
 results.env.peakRss = peakRss();
+results.env.loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 // Targets, each a same-run ratio.
 const targetCell = results.scan.find((c) => c.length === (quick ? 4 * MiB : GiB) && c.fraction === 0.01 && c.kind === 'random');

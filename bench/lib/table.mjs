@@ -38,7 +38,7 @@ export function markdown(r) {
   const e = r.env;
   out.push(`# writewatch benchmark`, '');
   out.push(`${e.cpu}, ${e.cores} CPUs, ${fmtBytes(e.mem)} RAM; Linux ${e.kernel} (${e.arch}); Node ${e.node}; page ${e.page} B; C loop built with ${e.cc ? `${e.cc}, -O2` : 'nothing (no compiler: C rows left out)'}.`);
-  out.push(`Run ${e.date} (${e.mode} mode, ${e.reps} repetitions per cell, ${e.seconds.toFixed(0)} s, peak RSS ${fmtBytes(e.peakRss)}).`, '');
+  out.push(`Run ${e.date} (${e.mode} mode, ${e.reps} repetitions per cell, ${e.seconds.toFixed(0)} s, peak RSS ${fmtBytes(e.peakRss)}${e.load ? `; load average ${e.load} at the start, ${e.loadAfter} at the end, on ${e.cores} CPUs` : ''}).`, '');
   out.push('Every figure is a median over repetitions; every ratio is the median of ratios taken within the same repetition, the methods interleaved (order rotated) on the same pattern of written pages. Stores happen before the clock starts, and each timed scan starts with cold caches (64 MiB read first, twice the L3), as after a frame of application work. "C loop" is bench/c/scan.c: the same PAGEMAP_SCAN loop with no FFI, timed inside C.', '');
   if (r.targets.length) {
     out.push('## Targets', '', ...head(['target', 'goal', 'measured', 'met'], [false, true, true, false]));
