@@ -159,6 +159,9 @@ if (runs('parallel') && native) {
   results.parallel = await parallelScan({ native, page, ...config.parallel, log });
 }
 
+// Another module's rows hook in here: its name in SECTIONS, `if (runs('name')) results.name = ...`
+// here, and its markdown appended to markdown(results) below (e.g. bench/lib/compare.mjs).
+
 // The scan matrix.
 const cells = [];
 if (runs('scan')) {
