@@ -184,8 +184,11 @@ function sharedMapping(start: number, end: number): string | null {
   return null;
 }
 
-/** Registers and arms the whole pages of `target`; the caller wraps the result in a WriteWatch. */
-export function openTracked(target: unknown, options: TrackOptions = {}): Watched {
+/**
+ * The whole pages of `target` and how to follow it, with nothing registered yet: what both
+ * mechanisms watch (openTracked registers them; the compare mechanism shadows them).
+ */
+export function locateTracked(target: unknown, options: TrackOptions = {}): Watched {
   if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options', 'of type object', options);
   const r = resolve(target, options);
   const page = getPageSize();
@@ -219,6 +222,15 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
         'SharedArrayBuffer, WebAssembly.Memory) or use WriteWatch.allocate()',
     );
   }
+  const w: Watched = { buffer: r.buffer, base, byteLength: r.buffer.byteLength, start, end, target: target as object };
+  w.sync = syncFor(r, base);
+  return w;
+}
+
+/** Registers and arms the whole pages of `target`; the caller wraps the result in a WriteWatch. */
+export function openTracked(target: unknown, options: TrackOptions = {}): Watched {
+  const w = locateTracked(target, options);
+  const { start, end } = w;
   checkPagemapOwner();
   selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
   const uffd = Userfaultfd.open();
@@ -243,9 +255,8 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
     uffd.close();
     throw e;
   }
-  debug('tracking 0x%s..0x%s of a buffer at 0x%s (%d bytes now, growable %s)', start.toString(16), end.toString(16), base.toString(16), r.buffer.byteLength, r.growable);
-  const w: Watched = { uffd, buffer: r.buffer, base, byteLength: r.buffer.byteLength, start, end, target: target as object };
-  w.sync = syncFor(r, base);
+  debug('tracking 0x%s..0x%s of a buffer at 0x%s (%d bytes now)', start.toString(16), end.toString(16), w.base.toString(16), w.byteLength);
+  w.uffd = uffd;
   return w;
 }
 
@@ -306,6 +317,10 @@ function extend(w: Watched): void {
   const page = getPageSize();
   const end = Math.ceil((w.base + w.byteLength) / page) * page;
   if (end <= w.end) return;
+  if (w.uffd === undefined) {
+    w.end = end; // compare: nothing to register; the shadow grows to cover it on the next call
+    return;
+  }
   try {
     w.uffd.register(w.end, end - w.end);
   } catch (e) {

@@ -5,7 +5,9 @@
  */
 import { types } from 'node:util';
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, LostError } from '../errors.js';
+import { allocateCompared, trackCompared } from '../compare/open.js';
+import type { CompareTracker } from '../compare/tracker.js';
+import { ClosedError, InvalidArgTypeError, LostError, UnsupportedError } from '../errors.js';
 import { assertRegisteredAt, assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
 import { atThreadExit } from '../libc/thread-exit.js';
 import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
@@ -16,6 +18,7 @@ import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
 import type { ResetGuard, WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
+import { checkMechanism, type Mechanism, type MechanismOptions } from './mechanism.js';
 import { RangeSink, type ByteRange } from './sinks.js';
 import { openTracked, type TrackOptions, type TrackTarget } from './track.js';
 
@@ -53,7 +56,8 @@ function closeAll(): void {
  */
 interface Claim {
   slot: number;
-  uffd: Userfaultfd;
+  /** Absent under 'compare': nothing is registered, and the registry alone says whether the memory is still ours. */
+  uffd?: Userfaultfd;
   start: number;
   end: number;
   /** allocate(): the WriteWatch mapped the memory and must decide whether to unmap it. */
@@ -62,7 +66,7 @@ interface Claim {
 }
 
 function decideOwned(c: Claim): boolean {
-  return (c.owned ??= rangeIsLive(c.slot) && ownsRange(c.uffd, c.start, c.end));
+  return (c.owned ??= rangeIsLive(c.slot) && (c.uffd === undefined || ownsRange(c.uffd, c.start, c.end)));
 }
 
 /**
@@ -73,18 +77,23 @@ function decideOwned(c: Claim): boolean {
 const dropped = new FinalizationRegistry<Claim>((c) => {
   debug('WriteWatch collected without close(): closing its userfaultfd');
   if (c.mapped) decideOwned(c); // before the fd goes: its views' finalizer may unmap later
-  open.delete(c.uffd);
-  try {
-    c.uffd.close();
-  } catch {
-    /* already gone */
+  if (c.uffd) {
+    open.delete(c.uffd);
+    try {
+      c.uffd.close();
+    } catch {
+      /* already gone */
+    }
   }
   releaseRange(c.slot);
 });
 
 /** What a WriteWatch watches: absolute page-aligned [start, end) inside a buffer starting at `base`. */
 export interface Watched {
-  uffd: Userfaultfd;
+  /** The userfaultfd whose async write-protect records the writes; absent under 'compare'. */
+  uffd?: Userfaultfd;
+  /** Under 'compare': the shadow diff that answers get/getInto/ranges/reset instead of the kernel. */
+  compare?: CompareTracker;
   buffer: ArrayBuffer | SharedArrayBuffer;
   base: number;
   byteLength: number;
@@ -104,8 +113,12 @@ export interface Watched {
   claim?: Claim;
 }
 
+/** allocate()'s options. */
+export type AllocateOptions = MechanismOptions;
+
 export class WriteWatch {
   #w: Watched | null;
+  readonly #mechanism: Mechanism;
   readonly #page: number;
   readonly #address: bigint;
   /** The length last seen, for `byteLength` after close. */
@@ -123,26 +136,53 @@ export class WriteWatch {
   readonly #stateIndex: number;
 
   protected constructor(w: Watched) {
-    // track(): the kernel just let our userfaultfd register the range, so whoever tracked it before has lost it.
-    w.claim ??= { slot: claimRange(w.start, w.end), uffd: w.uffd, start: w.start, end: w.end, mapped: false };
-    const { words, index } = rangeState(w.claim.slot);
-    this.#state = words;
-    this.#stateIndex = index;
+    if (w.uffd || w.mapping) {
+      // track(): the kernel just let our userfaultfd register the range, so whoever tracked it before has lost it.
+      w.claim ??= { slot: claimRange(w.start, w.end), uffd: w.uffd, start: w.start, end: w.end, mapped: false };
+      const { words, index } = rangeState(w.claim.slot);
+      this.#state = words;
+      this.#stateIndex = index;
+    } else {
+      // track() under 'compare' registers nothing and takes nothing from anyone: no claim.
+      this.#state = UNCLAIMED;
+      this.#stateIndex = 0;
+    }
     this.#w = w;
     this.#page = getPageSize();
     this.#address = BigInt(w.base);
     this.#byteLength = w.byteLength;
-    dropped.register(this, w.claim, this);
-    adopt(w.uffd);
+    this.#mechanism = w.compare ? 'compare' : 'write-protect';
+    if (w.claim) dropped.register(this, w.claim, this);
+    if (w.uffd) adopt(w.uffd);
   }
 
   /**
    * Fresh anonymous memory, rounded up to whole pages and tracked from birth: nothing reads as
    * written until it is written. VirtualAlloc(MEM_RESERVE | MEM_COMMIT | MEM_WRITE_WATCH).
+   * `mechanism`: see mechanism.ts ('auto' falls back to 'compare' on ERR_WRITEWATCH_UNSUPPORTED).
    */
-  static allocate(byteLength: number): WriteWatch {
+  static allocate(byteLength: number, options?: AllocateOptions): WriteWatch {
     // Before mmap, so ENOMEM never pre-empts it; the bound is this Node's buffer.constants.MAX_LENGTH.
     const length = checkAllocationLength('byteLength', byteLength, getPageSize());
+    const mechanism = checkMechanism(options);
+    if (mechanism === 'compare') return WriteWatch.#allocateCompared(length);
+    try {
+      return WriteWatch.#allocateProtected(length);
+    } catch (e) {
+      if (mechanism === 'auto' && e instanceof UnsupportedError) return WriteWatch.#allocateCompared(length);
+      throw e;
+    }
+  }
+
+  /** allocate() under 'compare': mmap placed new memory here, so whatever tracked this address before lost it. */
+  static #allocateCompared(length: number): WriteWatch {
+    const w = allocateCompared(length);
+    const c: Claim = (w.claim = { slot: claimRange(w.start, w.end), start: w.start, end: w.end, mapped: true });
+    w.mapping!.setOwned(() => decideOwned(c));
+    return new WriteWatch(w);
+  }
+
+  static #allocateProtected(length: number): WriteWatch {
     checkPagemapOwner();
     selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
     const uffd = Userfaultfd.open();
@@ -180,8 +220,15 @@ export class WriteWatch {
    * track.ts), so grown pages read clean until written, whoever grows and writes them. close()
    * unregisters and never frees the target.
    */
-  static track(target: TrackTarget, options?: TrackOptions): WriteWatch {
-    return new WriteWatch(openTracked(target, options));
+  static track(target: TrackTarget, options?: TrackOptions & MechanismOptions): WriteWatch {
+    const mechanism = checkMechanism(options);
+    if (mechanism === 'compare') return new WriteWatch(trackCompared(target, options));
+    try {
+      return new WriteWatch(openTracked(target, options));
+    } catch (e) {
+      if (mechanism === 'auto' && e instanceof UnsupportedError) return new WriteWatch(trackCompared(target, options));
+      throw e;
+    }
   }
 
   /** Subclasses and `track` build from an already registered and armed range. */
@@ -217,6 +264,11 @@ export class WriteWatch {
     const w = this.#w;
     if (w?.sync !== undefined) return this.#live().byteLength;
     return this.#byteLength;
+  }
+
+  /** How written pages are found: 'write-protect' (written pages) or 'compare' (changed pages). */
+  get mechanism(): Mechanism {
+    return this.#mechanism;
   }
 
   /** The page size: GetWriteWatch's `*lpdwGranularity`. */
@@ -311,6 +363,7 @@ export class WriteWatch {
   get(opts?: GetOptions): number[] {
     const w = this.#live();
     const r = checkOptions(opts, w.byteLength);
+    if (w.compare) return w.compare.get(r);
     // Offsets go to a Float64Array first, then into an array made at its final size: push() per
     // page cost ~40 ns (growing the array), doubling get()'s time over getInto's at 100 % written.
     let cap = Math.ceil(r.length / this.#page) + 1;
@@ -344,6 +397,7 @@ export class WriteWatch {
     const r = checkOptions(opts, w.byteLength, this.#request);
     if (out.length === 0) return 0;
     if (r.maxPages === 0 || r.maxPages > out.length) r.maxPages = out.length;
+    if (w.compare) return w.compare.getInto(out, r);
     // The scanner writes the offsets itself (no call per region).
     const scanner = selfScanner();
     scanner.into = out;
@@ -360,6 +414,7 @@ export class WriteWatch {
   ranges(opts?: GetOptions): ByteRange[] {
     const w = this.#live();
     const r = checkOptions(opts, w.byteLength);
+    if (w.compare) return w.compare.ranges(r);
     const sink = this.#ranges;
     const out: ByteRange[] = [];
     sink.out = out;
@@ -375,6 +430,7 @@ export class WriteWatch {
   reset(offset?: number, length?: number): void {
     const w = this.#live();
     const r = checkRange(offset, length, w.byteLength);
+    if (w.compare) return w.compare.reset(r.offset, r.length);
     const scanner = selfScanner();
     if (!this.#bounds(w, r.offset, r.length, scanner)) return;
     try {
@@ -397,23 +453,29 @@ export class WriteWatch {
     if (!w) return;
     this.#w = null;
     dropped.unregister(this);
-    open.delete(w.uffd);
+    if (w.uffd) open.delete(w.uffd);
     // Before the fd goes (the check needs it): memory unmapped behind our back and mapped again
     // for someone else is detached from our views but neither unmapped nor covered.
-    if (w.mapping && !decideOwned(w.claim!)) debug('close(): [0x%s, 0x%s) is no longer ours: leaving it mapped', w.start.toString(16), w.end.toString(16));
-    try {
-      w.uffd.close(); // the kernel unregisters every range of this userfaultfd, and only those
-    } catch (e) {
-      debug('closing userfaultfd failed: %o', e);
+    if (w.mapping && w.claim && !decideOwned(w.claim)) debug('close(): [0x%s, 0x%s) is no longer ours: leaving it mapped', w.start.toString(16), w.end.toString(16));
+    if (w.uffd) {
+      try {
+        w.uffd.close(); // the kernel unregisters every range of this userfaultfd, and only those
+      } catch (e) {
+        debug('closing userfaultfd failed: %o', e);
+      }
     }
+    w.compare?.close();
     w.mapping?.release();
-    releaseRange(w.claim!.slot);
+    if (w.claim) releaseRange(w.claim.slot);
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 }
+
+/** The state word of a WriteWatch with no claim (track() under 'compare'): always LIVE. */
+const UNCLAIMED = new Int32Array([LIVE]);
 
 function superseded(w: Watched): LostError {
   const hex = (n: number) => `0x${n.toString(16)}`;

@@ -1,0 +1,100 @@
+/**
+ * The page diff: which pages of live memory differ from their shadow, at memory bandwidth. Large
+ * blocks are compared first, with one memcmp each: a block equal to its shadow (most of them,
+ * when few pages change) costs one call, and memcmp stops at the first differing byte of one that
+ * is not. Only inside a differing block are smaller blocks, then pages, compared.
+ *
+ * With `reset`, each run of differing pages is copied into the shadow after it was compared: a
+ * store that lands between the compare and the copy is in a page this call reports, and a store
+ * the copy misses (or copies torn) leaves the page differing from its shadow, so the next call
+ * reports it. Pages that compared equal are never copied: a store landing after their compare
+ * stays visible to the next call. That is why the diff never copies a page it did not report.
+ */
+import type { RegionSink } from '../pagemap/written.js';
+import { mem } from './mem.js';
+
+/** Block sizes compared before pages, largest first (measured: npm run bench, "compare"). */
+export const BLOCKS = [256 * 1024, 16 * 1024];
+
+/** Where the diff's findings go; reused across calls. */
+export interface DiffOut {
+  /** Offsets (address - origin) of differing pages, when non-null; `count` says how many. */
+  into: Float64Array | null;
+  /** Runs of differing pages, as [start, end) offsets, when non-null. */
+  sink: RegionSink | null;
+  count: number;
+}
+
+/**
+ * Compares the pages of [from, to) (absolute, page-aligned) with the shadow at `from + delta`,
+ * stopping after `cap` differing pages (0: no cap). Offsets are reported relative to `origin`.
+ */
+export function diff(
+  from: number,
+  to: number,
+  delta: number,
+  origin: number,
+  page: number,
+  cap: number,
+  reset: boolean,
+  out: DiffOut,
+): void {
+  const d = new Differ(delta, origin, page, cap, reset, out);
+  d.walk(from, to, 0);
+  d.flush();
+}
+
+class Differ {
+  readonly #m = mem();
+  /** Start of the run of differing pages not yet flushed, or -1. */
+  #run = -1;
+  #runEnd = -1;
+  constructor(
+    readonly delta: number,
+    readonly origin: number,
+    readonly page: number,
+    readonly cap: number,
+    readonly reset: boolean,
+    readonly out: DiffOut,
+  ) {}
+
+  /** Walks [from, to) in blocks of BLOCKS[level] (pages past the last level); false once capped. */
+  walk(from: number, to: number, level: number): boolean {
+    const m = this.#m, delta = this.delta;
+    const size = level < BLOCKS.length ? BLOCKS[level] : this.page;
+    if (size <= this.page) return this.pages(from, to);
+    for (let x = from; x < to; ) {
+      let e = x + size;
+      if (e > to) e = to;
+      if (m.memcmp(x, x + delta, e - x) !== 0) {
+        if (!this.walk(x, e, level + 1)) return false;
+      }
+      x = e;
+    }
+    return true;
+  }
+
+  pages(from: number, to: number): boolean {
+    const m = this.#m, delta = this.delta, page = this.page, out = this.out;
+    for (let p = from; p < to; p += page) {
+      if (m.memcmp(p, p + delta, page) === 0) continue;
+      if (this.#run >= 0 && this.#runEnd !== p) this.flush();
+      if (this.#run < 0) this.#run = p;
+      this.#runEnd = p + page;
+      if (out.into !== null) out.into[out.count] = p - this.origin;
+      out.count++;
+      if (out.count === this.cap) return false;
+    }
+    return true;
+  }
+
+  /** Re-baselines and reports the pending run. */
+  flush(): void {
+    const s = this.#run;
+    if (s < 0) return;
+    const e = this.#runEnd;
+    this.#run = this.#runEnd = -1;
+    if (this.reset) this.#m.memcpy(s + this.delta, s, e - s);
+    this.out.sink?.region(s - this.origin, e - this.origin);
+  }
+}
