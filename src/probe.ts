@@ -37,6 +37,11 @@ export interface ProbeResult {
   unprivilegedUserfaultfd: number | null;
   /** Whether a write to tracked memory was reported by a scan (the end-to-end check). */
   endToEnd: boolean;
+  /**
+   * What `{ mechanism: 'auto' }` chooses here, and why: 'write-protect' when supported, else
+   * 'compare' (a shadow diff: pages whose content changed), which needs none of the above.
+   */
+  auto: { mechanism: 'write-protect' | 'compare'; reason: string };
 }
 
 export function probe(): ProbeResult {
@@ -52,12 +57,14 @@ export function probe(): ProbeResult {
     categories: 0,
     unprivilegedUserfaultfd: readSysctl('/proc/sys/vm/unprivileged_userfaultfd'),
     endToEnd: false,
+    auto: { mechanism: 'compare', reason: '' },
   };
   try {
     arch();
     result.pageSize = getPageSize();
   } catch (e) {
     result.reasons.push(message(e));
+    result.auto = autoChoice(result);
     return result;
   }
   const [major, minor] = result.kernel.split('.').map((x) => parseInt(x, 10));
@@ -114,7 +121,16 @@ export function probe(): ProbeResult {
     }
   }
   result.supported = result.reasons.length === 0;
+  result.auto = autoChoice(result);
   return result;
+}
+
+function autoChoice(r: ProbeResult): ProbeResult['auto'] {
+  if (r.supported) return { mechanism: 'write-protect', reason: "the kernel's async write-protect works here: written pages, exactly" };
+  return {
+    mechanism: 'compare',
+    reason: `write-protect is unsupported here (${r.reasons.join('; ')}): pages are found by comparing with a shadow copy, which reports pages whose content changed`,
+  };
 }
 
 function readSysctl(path: string): number | null {

@@ -6,7 +6,8 @@ import { constants } from 'node:buffer';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
-import { PAGE, describeKernel } from './support/kernel.js';
+import { PAGE } from './support/kernel.js';
+import { describeEachMechanism, type TestMechanism } from './support/mechanisms.js';
 
 const open: WriteWatch[] = [];
 afterEach(() => {
@@ -16,8 +17,8 @@ afterEach(() => {
 const PAGES = 8;
 const WRITTEN = [0, 3, 7];
 
-function dirty(): WriteWatch {
-  const ww = WriteWatch.allocate(PAGES * PAGE);
+function dirty(mechanism: TestMechanism): WriteWatch {
+  const ww = WriteWatch.allocate(PAGES * PAGE, { mechanism });
   open.push(ww);
   const u8 = new Uint8Array(ww.buffer);
   for (const p of WRITTEN) u8[p * PAGE + 1] = 1;
@@ -59,7 +60,7 @@ const badOptions: [string, unknown, string][] = [
   ['reset as string', { reset: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
 ];
 
-describeKernel('WriteWatch arguments', () => {
+describeEachMechanism('WriteWatch arguments', (mechanism) => {
   it('allocate rejects what is not a positive safe integer', () => {
     for (const [v, code] of [
       [0, 'ERR_OUT_OF_RANGE'],
@@ -73,19 +74,19 @@ describeKernel('WriteWatch arguments', () => {
       [undefined, 'ERR_INVALID_ARG_TYPE'],
       [null, 'ERR_INVALID_ARG_TYPE'],
     ] as [unknown, string][]) {
-      expectCode(() => WriteWatch.allocate(v as number), code);
+      expectCode(() => WriteWatch.allocate(v as number, { mechanism }), code);
     }
   });
 
   // On Node 20, 2^50 is past buffer.constants.MAX_LENGTH (2^32): ERR_OUT_OF_RANGE, before any mmap.
   it.skipIf(constants.MAX_LENGTH < 2 ** 50)(`allocate of more than the address space holds is ENOMEM from mmap, and leaks no fd${constants.MAX_LENGTH < 2 ** 50 ? ` (skipped: Node ${process.versions.node} refuses 2^50 bytes before mmap, buffer.constants.MAX_LENGTH ${constants.MAX_LENGTH}: test/10.writewatch-max-length)` : ''}`, () => {
     const fds = () => readdirSync('/proc/self/fd').length;
-    WriteWatch.allocate(PAGE).close(); // open the shared pagemap fd first
+    WriteWatch.allocate(PAGE, { mechanism }).close(); // open the shared pagemap fd first
     const before = fds();
     for (let i = 0; i < 5; i++) {
       let err: any;
       try {
-        WriteWatch.allocate(2 ** 50); // 1 PiB: beyond x86_64's 128 TiB user space
+        WriteWatch.allocate(2 ** 50, { mechanism }); // 1 PiB: beyond x86_64's 128 TiB user space
       } catch (e) {
         err = e;
       }
@@ -107,16 +108,16 @@ describeKernel('WriteWatch arguments', () => {
           return b - a >= bytes;
         }).length;
     const bytes = constants.MAX_LENGTH + PAGE;
-    WriteWatch.allocate(PAGE).close();
+    WriteWatch.allocate(PAGE, { mechanism }).close();
     const [fd0, maps0] = [fds(), huge(bytes)];
-    for (let i = 0; i < 3; i++) expectCode(() => WriteWatch.allocate(bytes), 'ERR_OUT_OF_RANGE');
+    for (let i = 0; i < 3; i++) expectCode(() => WriteWatch.allocate(bytes, { mechanism }), 'ERR_OUT_OF_RANGE');
     expect(fds()).toBe(fd0);
     expect(huge(bytes)).toBe(maps0);
   });
 
   for (const method of ['get', 'getInto', 'ranges'] as const) {
     it(`${method}: each bad option throws its code and resets nothing`, () => {
-      const ww = dirty();
+      const ww = dirty(mechanism);
       for (const [what, opts, code] of badOptions) {
         const call = method === 'getInto' ? () => ww.getInto(new Float64Array(16), opts as object) : () => ww[method](opts as object);
         expectCode(call, code);
@@ -126,7 +127,7 @@ describeKernel('WriteWatch arguments', () => {
   }
 
   it('getInto: out must be a Float64Array; nothing is written into a rejected one', () => {
-    const ww = dirty();
+    const ww = dirty(mechanism);
     for (const out of [[0, 0, 0], new Uint32Array(4), new BigUint64Array(4), new Float32Array(4), null, undefined, 3, new ArrayBuffer(32)]) {
       expectCode(() => ww.getInto(out as unknown as Float64Array, { reset: true }), 'ERR_INVALID_ARG_TYPE');
     }
@@ -141,7 +142,7 @@ describeKernel('WriteWatch arguments', () => {
   });
 
   it('reset: bad offset/length throw their code and reset nothing', () => {
-    const ww = dirty();
+    const ww = dirty(mechanism);
     const cases: [unknown, unknown, string][] = [
       ['0', undefined, 'ERR_INVALID_ARG_TYPE'],
       [0, '4096', 'ERR_INVALID_ARG_TYPE'],
@@ -162,7 +163,7 @@ describeKernel('WriteWatch arguments', () => {
   });
 
   it('error messages name the argument, as Node does', () => {
-    const ww = dirty();
+    const ww = dirty(mechanism);
     expect(() => ww.get({ maxPages: 0 })).toThrow(/maxPages/);
     expect(() => ww.get({ offset: -1 })).toThrow(/offset/);
     expect(() => ww.reset(0, -1)).toThrow(/length/);

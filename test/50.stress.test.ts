@@ -3,7 +3,7 @@
  * the main thread loops get-with-reset; see test/soak/stress.mjs for the invariant and why it
  * cannot pass by accident. Seconds here; `npm run soak -- --duration 600` runs the long version.
  */
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
@@ -175,5 +175,120 @@ describeKernel('50 stress: no lost write with worker threads writing during get(
     });
     expect(r.lost).toBe(0);
     expect(r.spurious).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The same oracle under the compare mechanism, which needs no kernel feature (runs on 6.1 too).
+ * Every writer store is an increment, so every store changes the page: a changed page is a
+ * written one, and the invariant is the write-protect one unchanged. What it checks here is the
+ * diff's ordering: compare, then copy only the pages reported (a store between the two is in a
+ * reported page; a store the copy misses or tears leaves the page differing for the next call).
+ */
+describe('50 stress [compare]: no lost change with worker threads writing during get({ reset: true })', () => {
+  it('WriteWatch.allocate memory, 2 writer threads, getInto with reset', async () => {
+    const ww = (open = WriteWatch.allocate(PAGES * PAGE, { mechanism: 'compare' }));
+    const out = new Float64Array(PAGES);
+    const r: StressResult = await runStress({
+      address: ww.address,
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: SECONDS * 1000,
+      getReset: (marks: Uint8Array) => marker(out, ww.getInto(out, { reset: true }), marks),
+      getCount: () => ww.get().length,
+    });
+    expectNoLostWrite(r);
+  });
+
+  it('get({ reset: true }), ranges({ reset: true }) and get({ maxPages, reset: true }) agree with the counters too', async () => {
+    const ww = (open = WriteWatch.allocate(PAGES * PAGE, { mechanism: 'compare' }));
+    let round = 0;
+    const r: StressResult = await runStress({
+      address: ww.address,
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: (SECONDS * 1000) / 2,
+      writers: 3,
+      getReset: (marks: Uint8Array) => {
+        const k = round++ % 3;
+        if (k === 1) {
+          for (const { offset, length } of ww.ranges({ reset: true })) marks.fill(1, offset / PAGE, (offset + length) / PAGE);
+        } else if (k === 2) {
+          // Paged by maxPages, each call from after the last page returned: only returned pages
+          // are re-baselined, so a changed page past the cap waits for the next call.
+          for (let offset = 0; offset < PAGES * PAGE; ) {
+            const pages = ww.get({ offset, maxPages: 16, reset: true });
+            for (const o of pages) marks[o / PAGE] = 1;
+            if (pages.length < 16) break;
+            offset = pages[15] + PAGE;
+          }
+        } else {
+          for (const o of ww.get({ reset: true })) marks[o / PAGE] = 1;
+        }
+      },
+      getCount: () => ww.get().length,
+    });
+    expectNoLostWrite(r);
+  });
+
+  it('WriteWatch.track of a SharedArrayBuffer, 2 writer threads', async () => {
+    const sab = new SharedArrayBuffer((PAGES + 1) * PAGE);
+    const ww = (open = WriteWatch.track(sab, { mechanism: 'compare' }));
+    const first = (PAGE - (Number(ww.address) % PAGE)) % PAGE;
+    const out = new Float64Array(PAGES + 1);
+    const r: StressResult = await runStress({
+      address: ww.address + BigInt(first),
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: (SECONDS * 1000) / 2,
+      getReset: (marks: Uint8Array) => {
+        const n = ww.getInto(out, { offset: first, length: PAGES * PAGE, reset: true });
+        for (let i = 0; i < n; i++) marks[(out[i] - first) / PAGE] = 1;
+      },
+      getCount: () => ww.get({ offset: first, length: PAGES * PAGE }).length,
+    });
+    expectNoLostWrite(r);
+  });
+
+  // Negative controls: the oracle fails the two wrong orderings of compare and copy.
+  it('catches lost changes: get() then a separate reset() re-baselines changes that land in between', async () => {
+    const ww = (open = WriteWatch.allocate(PAGES * PAGE, { mechanism: 'compare' }));
+    const out = new Float64Array(PAGES);
+    const r: StressResult = await runStress({
+      address: ww.address,
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: 1500,
+      getReset: (marks: Uint8Array) => {
+        marker(out, ww.getInto(out), marks);
+        ww.reset();
+      },
+      getCount: () => ww.get().length,
+    });
+    expect(r.lost).toBeGreaterThan(0);
+  });
+
+  it('catches lost changes: a diff that re-baselines every page it compared, changed or not', async () => {
+    // A deliberately broken diff over a WriteWatch's memory: per page, compare with the shadow,
+    // then copy the page into the shadow whatever the answer. A store landing between the compare
+    // and the copy of an unchanged page is baselined without ever being reported.
+    const ww = (open = WriteWatch.allocate(PAGES * PAGE, { mechanism: 'compare' }));
+    const live = Buffer.from(ww.buffer);
+    const shadow = Buffer.alloc(PAGES * PAGE);
+    const r: StressResult = await runStress({
+      address: ww.address,
+      pages: PAGES,
+      pageSize: PAGE,
+      durationMs: 1500,
+      getReset: (marks: Uint8Array) => {
+        for (let p = 0; p < PAGES; p++) {
+          const o = p * PAGE;
+          if (live.compare(shadow, o, o + PAGE, o, o + PAGE) !== 0) marks[p] = 1;
+          live.copy(shadow, o, o, o + PAGE);
+        }
+      },
+      getCount: () => 0,
+    });
+    expect(r.lost).toBeGreaterThan(0);
   });
 });

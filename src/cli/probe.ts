@@ -39,6 +39,7 @@ export function format(r: ProbeResult): string {
     `  accepted categories:     ${r.pagemapScan ? `${hex(r.categories)} (${categoryNames(r.categories)})` : '-'}`,
     `vm.unprivileged_userfaultfd: ${r.unprivilegedUserfaultfd ?? 'unreadable'}${unprivilegedNote(r.unprivilegedUserfaultfd)}`,
     `end-to-end write check:    ${r.endToEnd ? 'passed' : r.reasons.length ? 'not run or failed' : 'failed'}`,
+    `mechanism 'auto' uses:     ${r.auto ? r.auto.mechanism : '-'}`,
   ];
   for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
   if (r.reasons.length > 0) {
