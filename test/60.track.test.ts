@@ -2,16 +2,18 @@
  * WriteWatch.track over memory JS already owns, against the real kernel: exact offsets for each
  * target kind, after writes from JS, wasm code and the kernel, across grows; close leaves the
  * target as it was. Expected offsets are computed from the buffer's address and the bytes
- * written, never copied from a previous run.
+ * written, never copied from a previous run. Runs once per mechanism (every write here changes
+ * the bytes it lands on); the cases where 'compare' answers differently say so.
  */
 import { openSync, closeSync, readSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
-import { describeKernel, PAGE } from './support/kernel.js';
+import { PAGE } from './support/kernel.js';
+import { describeEachMechanism, type TestMechanism } from './support/mechanisms.js';
 
 /* test/60.track.wat (compiled with wat2wasm 1.0.32):
    (module
@@ -55,9 +57,23 @@ function pattern(length: number, seed: number): Uint8Array {
   return u8;
 }
 
+/** The mechanism of the describe block running now (set before each of its tests). */
+let mech: TestMechanism = 'write-protect';
+/** The options of a track() call, with the current mechanism. */
+const with_ = (o: object = {}) => ({ ...o, mechanism: mech });
+function describeTrack(name: string, fn: (mechanism: TestMechanism) => void): void {
+  describeEachMechanism(name, (m) => {
+    beforeEach(() => {
+      mech = m;
+    });
+    fn(m);
+  });
+}
+
 const open: WriteWatch[] = [];
-function track(...args: Parameters<typeof WriteWatch.track>): WriteWatch {
-  const ww = WriteWatch.track(...args);
+function track(target: Parameters<typeof WriteWatch.track>[0], options?: object): WriteWatch {
+  const ww = WriteWatch.track(target, with_(options));
+  expect(ww.mechanism).toBe(mech);
   open.push(ww);
   return ww;
 }
@@ -65,7 +81,7 @@ afterEach(() => {
   for (const ww of open.splice(0)) ww.close();
 });
 
-describeKernel('60 track: ArrayBuffer and SharedArrayBuffer', () => {
+describeTrack('60 track: ArrayBuffer and SharedArrayBuffer', (mechanism) => {
   it('reports exact pages of a non-page-aligned ArrayBuffer, relative to its byte 0', () => {
     const ab = new ArrayBuffer(4 * MiB);
     const ww = track(ab);
@@ -142,7 +158,7 @@ describeKernel('60 track: ArrayBuffer and SharedArrayBuffer', () => {
     const ab = new ArrayBuffer(MiB);
     const u8 = new Uint8Array(ab);
     u8.set(pattern(ab.byteLength, 3));
-    const ww = WriteWatch.track(ab);
+    const ww = WriteWatch.track(ab, with_());
     u8[300_000] = 0xaa;
     const want = pattern(ab.byteLength, 3);
     want[300_000] = 0xaa;
@@ -176,7 +192,7 @@ describeKernel('60 track: ArrayBuffer and SharedArrayBuffer', () => {
   });
 });
 
-describeKernel('60 track: WebAssembly.Memory', () => {
+describeTrack('60 track: WebAssembly.Memory', (mechanism) => {
   it('reports writes from JS and from wasm code exactly; .buffer is the memory\'s buffer', () => {
     const memory = new WebAssembly.Memory({ initial: 4, maximum: 64 });
     const g = guest(memory);
@@ -223,13 +239,14 @@ describeKernel('60 track: WebAssembly.Memory', () => {
     expect(ww.get()).toEqual([WASM_PAGE + 2 * PAGE]);
   });
 
-  it('with a smaller maxByteLength, pages grown past it are not armed and read as written (never lost)', () => {
+  it(`with a smaller maxByteLength, pages grown past it ${mechanism === 'compare' ? 'compare against zeros: clean until changed' : 'are not armed and read as written (never lost)'}`, () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const ww = track(memory, { maxByteLength: 2 * WASM_PAGE });
     memory.grow(2);
     const past = [];
     for (let p = 2 * WASM_PAGE; p < 3 * WASM_PAGE; p += PAGE) past.push(p);
-    expect(ww.get()).toEqual(past);
+    // The shadow grows with the memory, zero-filled: the new part is exact under compare.
+    expect(ww.get()).toEqual(mechanism === 'compare' ? [] : past);
     ww.reset();
     expect(ww.get()).toEqual([]);
     new Uint8Array(memory.buffer)[2 * WASM_PAGE + 3 * PAGE] = 1;
@@ -260,7 +277,7 @@ describeKernel('60 track: WebAssembly.Memory', () => {
     const memory = new WebAssembly.Memory({ initial: 2 });
     const g = guest(memory);
     new Uint8Array(memory.buffer).set(pattern(2 * WASM_PAGE, 9));
-    const ww = WriteWatch.track(memory);
+    const ww = WriteWatch.track(memory, with_());
     g.store8(1000, 0xee);
     ww.close();
     const want = pattern(2 * WASM_PAGE, 9);
@@ -274,7 +291,7 @@ describeKernel('60 track: WebAssembly.Memory', () => {
   });
 });
 
-describeKernel('60 track: resizable ArrayBuffer and growable SharedArrayBuffer', () => {
+describeTrack('60 track: resizable ArrayBuffer and growable SharedArrayBuffer', (mechanism) => {
   it('follows a resizable ArrayBuffer as it grows; grown pages read clean until written', () => {
     const ab = new ArrayBuffer(10_000, { maxByteLength: 16 * MiB });
     const ww = track(ab);
@@ -317,13 +334,13 @@ describeKernel('60 track: resizable ArrayBuffer and growable SharedArrayBuffer',
   });
 });
 
-describeKernel('60 track: bad targets are typed errors', () => {
+describeTrack('60 track: bad targets are typed errors', (mechanism) => {
   it('rejects what is not memory', () => {
     for (const bad of [undefined, null, 42, 'buffer', {}, [1, 2, 3], new Map()]) {
-      expect(() => WriteWatch.track(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      expect(() => WriteWatch.track(bad as never, with_())).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     }
     expect(() => WriteWatch.track(new ArrayBuffer(MiB), 5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => WriteWatch.track(new WebAssembly.Memory({ initial: 1 }), { maxByteLength: -1 })).toThrow(
+    expect(() => WriteWatch.track(new WebAssembly.Memory({ initial: 1 }), with_({ maxByteLength: -1 }))).toThrow(
       expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
     );
   });
@@ -331,15 +348,26 @@ describeKernel('60 track: bad targets are typed errors', () => {
   it('rejects a detached buffer and one holding no whole page', () => {
     const ab = new ArrayBuffer(MiB);
     structuredClone(ab, { transfer: [ab] });
-    expect(() => WriteWatch.track(ab)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => WriteWatch.track(new ArrayBuffer(0))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    expect(() => WriteWatch.track(new ArrayBuffer(PAGE - 1))).toThrow(/no whole/);
-    expect(() => WriteWatch.track(new Uint8Array(new ArrayBuffer(MiB), 100, PAGE))).toThrow(
+    expect(() => WriteWatch.track(ab, with_())).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => WriteWatch.track(new ArrayBuffer(0), with_())).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => WriteWatch.track(new ArrayBuffer(PAGE - 1), with_())).toThrow(/no whole/);
+    expect(() => WriteWatch.track(new Uint8Array(new ArrayBuffer(MiB), 100, PAGE), with_())).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
     );
   });
 
-  it('tracking the same memory twice is a clear error (EBUSY), and the first keeps working', () => {
+  it(`tracking the same memory twice ${mechanism === 'compare' ? 'gives two independent watches' : 'is a clear error (EBUSY), and the first keeps working'}`, () => {
+    if (mechanism === 'compare') {
+      // No registration to collide: each has its own shadow, and its own baseline.
+      const sab = new SharedArrayBuffer(MiB);
+      const a = track(sab);
+      new Uint8Array(sab)[9 * PAGE] = 1;
+      const b = track(new Uint8Array(sab, 8 * PAGE, 4 * PAGE));
+      new Uint8Array(sab)[10 * PAGE] = 1;
+      expect(a.get({ reset: true })).toEqual(expectedPages(a, [9 * PAGE, 10 * PAGE]));
+      expect(b.get()).toEqual(expectedPages(b, [10 * PAGE]));
+      return;
+    }
     const sab = new SharedArrayBuffer(MiB);
     const ww = track(sab);
     let err: unknown;

@@ -1,0 +1,224 @@
+/**
+ * What only the compare mechanism does: it reports pages whose bytes differ from their baseline
+ * (their content when tracking began, then at their last reset), not pages that were written.
+ * Also the `mechanism` option itself ('auto', bad values) and the shadow's lifecycle. Needs no
+ * kernel feature beyond mmap: runs on kernels without userfaultfd WP_ASYNC (6.1) as well.
+ * The shared contract (offsets, ranges, maxPages, getInto…) runs under both mechanisms in
+ * 10.writewatch*.test.ts and 60.track.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { probe, WriteWatch } from '../src/index.js';
+import { kernel, PAGE } from './support/kernel.js';
+
+const MiB = 1 << 20;
+const open: WriteWatch[] = [];
+afterEach(() => {
+  for (const ww of open.splice(0)) ww.close();
+});
+function compared(byteLength: number): WriteWatch {
+  const ww = WriteWatch.allocate(byteLength, { mechanism: 'compare' });
+  open.push(ww);
+  return ww;
+}
+const pages = (...ps: number[]) => ps.map((p) => p * PAGE);
+
+describe('10 compare: changed pages, not written pages', () => {
+  it('a store of the bytes already there is not reported; a change and its undoing before the next call is not either', () => {
+    const ww = compared(8 * PAGE);
+    const u8 = new Uint8Array(ww.buffer);
+    u8[PAGE] = 0; // zero over zero
+    new Uint8Array(ww.buffer, 2 * PAGE, PAGE).fill(0);
+    u8[3 * PAGE + 9] = 5;
+    u8[3 * PAGE + 9] = 0; // changed and changed back: the content is the baseline's
+    expect(ww.get()).toEqual([]);
+    u8[4 * PAGE + 1] = 5;
+    expect(ww.get({ reset: true })).toEqual(pages(4));
+    u8[4 * PAGE + 1] = 5; // the new baseline's value
+    expect(ww.get()).toEqual([]);
+    u8[4 * PAGE + 1] = 0; // back to zero is a change from the baseline
+    expect(ww.get()).toEqual(pages(4));
+  });
+
+  it('track(): the baseline is the content when tracking began; data written back unchanged is not reported', () => {
+    const ab = new ArrayBuffer(MiB);
+    const u8 = new Uint8Array(ab);
+    for (let i = 0; i < u8.length; i++) u8[i] = (i * 13 + 1) & 0xff;
+    const ww = WriteWatch.track(ab, { mechanism: 'compare' });
+    open.push(ww);
+    expect(ww.get()).toEqual([]);
+    u8.set(u8.slice(0, 300_000)); // every byte rewritten with itself
+    expect(ww.get()).toEqual([]);
+    const first = Math.ceil(Number(ww.address) / PAGE) * PAGE - Number(ww.address);
+    u8[first + 5 * PAGE + 100] ^= 0xff;
+    expect(ww.get()).toEqual([first + 5 * PAGE]);
+  });
+
+  it('writes by the kernel count by content: readSync of the bytes already there is not reported, of new bytes is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ww-compare-'));
+    try {
+      const file = join(dir, 'data');
+      // Each page its own bytes (a pattern of period 256 would make the pages equal).
+      const data = new Uint8Array(2 * PAGE).map((_, i) => (i * 7 + 3 + Math.floor(i / PAGE) * 101) & 0xff);
+      writeFileSync(file, data);
+      const ww = compared(8 * PAGE);
+      const fd = openSync(file, 'r');
+      try {
+        readSync(fd, new Uint8Array(ww.buffer), 2 * PAGE, 2 * PAGE, 0);
+        expect(ww.get({ reset: true })).toEqual(pages(2, 3));
+        readSync(fd, new Uint8Array(ww.buffer), 2 * PAGE, 2 * PAGE, 0); // the same bytes again
+        expect(ww.get()).toEqual([]);
+        readSync(fd, new Uint8Array(ww.buffer), 3 * PAGE, 2 * PAGE, 0); // shifted: pages 3 and 4 change
+        expect(ww.get()).toEqual(pages(3, 4));
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reset with maxPages re-baselines only the returned pages; reset(offset, length) only the pages it touches', () => {
+    const ww = compared(16 * PAGE);
+    const u8 = new Uint8Array(ww.buffer);
+    for (const p of [1, 2, 5, 9, 12]) u8[p * PAGE + 3] = 0x11;
+    expect(ww.get({ maxPages: 2, reset: true })).toEqual(pages(1, 2));
+    expect(ww.get()).toEqual(pages(5, 9, 12));
+    // Pages 1 and 2 were re-baselined with 0x11: storing it again is no change; pages past the cap kept theirs.
+    u8[PAGE + 3] = 0x11;
+    u8[2 * PAGE + 3] = 0x22;
+    expect(ww.get()).toEqual(pages(2, 5, 9, 12));
+    ww.reset(5 * PAGE + 1, 4 * PAGE); // touches pages 5..9
+    expect(ww.get()).toEqual(pages(2, 12));
+    ww.reset();
+    expect(ww.get()).toEqual([]);
+    u8[9 * PAGE + 3] = 0; // the baseline of page 9 is now 0x11: zero is a change
+    expect(ww.get()).toEqual(pages(9));
+  });
+
+  it('pages added by growth compare against zeros (resizable ArrayBuffer, growable SharedArrayBuffer, WebAssembly.Memory)', () => {
+    const ab = new ArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
+    const sab = new SharedArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
+    const mem = new WebAssembly.Memory({ initial: 1, maximum: 8 });
+    for (const target of [ab, sab, mem]) {
+      const ww = WriteWatch.track(target, { mechanism: 'compare' });
+      open.push(ww);
+      if (target === ab) ab.resize(40 * PAGE);
+      else if (target === sab) sab.grow(40 * PAGE);
+      else mem.grow(4);
+      const u8 = new Uint8Array(ww.buffer);
+      const at = ww.byteLength - 3 * PAGE;
+      u8[at] = 0; // zero into a grown page: its content is still the zeros it is compared with
+      expect(ww.get()).toEqual([]);
+      u8[at + 1] = 4;
+      const page = Math.floor((Number(ww.address) + at) / PAGE) * PAGE - Number(ww.address);
+      expect(ww.get({ reset: true })).toEqual([page]);
+      expect(ww.get()).toEqual([]);
+    }
+  });
+
+  it('a resizable ArrayBuffer grown past maxByteLength given to track(): the shadow grows, exact', () => {
+    const ab = new ArrayBuffer(PAGE * 2, { maxByteLength: 256 * PAGE });
+    const ww = WriteWatch.track(ab, { mechanism: 'compare', maxByteLength: 4 * PAGE });
+    open.push(ww);
+    ab.resize(200 * PAGE);
+    expect(ww.get()).toEqual([]);
+    new Uint8Array(ab)[150 * PAGE + 7] = 1;
+    const page = Math.floor((Number(ww.address) + 150 * PAGE) / PAGE) * PAGE - Number(ww.address);
+    expect(ww.get()).toEqual([page]);
+  });
+});
+
+describe('10 compare: the mechanism option', () => {
+  it('mechanism is reported; the default is write-protect', () => {
+    const ww = compared(PAGE);
+    expect(ww.mechanism).toBe('compare');
+    ww.close();
+    expect(ww.mechanism).toBe('compare');
+    if (!kernel.supported) return; // the default needs write-protect: covered where it exists
+    const d = WriteWatch.allocate(PAGE);
+    expect(d.mechanism).toBe('write-protect');
+    d.close();
+  });
+
+  it("'auto' picks what probe().auto says, for allocate and track", () => {
+    const want = probe().auto.mechanism;
+    expect(want).toBe(kernel.supported ? 'write-protect' : 'compare');
+    const a = WriteWatch.allocate(4 * PAGE, { mechanism: 'auto' });
+    const t = WriteWatch.track(new ArrayBuffer(8 * PAGE), { mechanism: 'auto' });
+    open.push(a, t);
+    expect([a.mechanism, t.mechanism]).toEqual([want, want]);
+    new Uint8Array(a.buffer)[PAGE] = 1;
+    expect(a.get()).toEqual([PAGE]);
+  });
+
+  it('any other mechanism is ERR_INVALID_ARG_VALUE; options that are not an object ERR_INVALID_ARG_TYPE; nothing is left open', () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (const bad of ['Compare', 'write_protect', 'soft-dirty', '', 0, 1, true, null, {}, ['compare'], Symbol('compare')]) {
+      for (const call of [
+        () => WriteWatch.allocate(PAGE, { mechanism: bad as never }),
+        () => WriteWatch.track(new ArrayBuffer(4 * PAGE), { mechanism: bad as never }),
+      ]) {
+        expect(call).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+      }
+    }
+    expect(() => WriteWatch.allocate(PAGE, { mechanism: 'x' as never })).toThrow(/options\.mechanism.*'write-protect', 'compare', 'auto'/);
+    for (const bad of [null, 5, 'compare']) {
+      expect(() => WriteWatch.allocate(PAGE, bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    }
+    expect(fds()).toBe(before);
+  });
+});
+
+describe('10 compare: lifecycle', () => {
+  const maps = () => readFileSync('/proc/self/maps', 'utf8').trim().split('\n').length;
+
+  it('close() unmaps the shadow: 1,000 allocate/close and track/close cycles leave no mapping behind', () => {
+    const ab = new ArrayBuffer(64 * PAGE);
+    for (let i = 0; i < 50; i++) WriteWatch.allocate(16 * PAGE, { mechanism: 'compare' }).close();
+    const before = maps();
+    for (let i = 0; i < 1000; i++) {
+      const a = WriteWatch.allocate(16 * PAGE, { mechanism: 'compare' });
+      new Uint8Array(a.buffer)[i % (16 * PAGE)] = 1;
+      a.get({ reset: true });
+      a.close();
+      const t = WriteWatch.track(ab, { mechanism: 'compare' });
+      t.close();
+    }
+    // Other tests' threads may map a little meanwhile: a leak here would be 1,000-3,000 lines.
+    expect(maps() - before).toBeLessThan(50);
+  });
+
+  it('every method throws ERR_WRITEWATCH_CLOSED after close', () => {
+    const ww = compared(4 * PAGE);
+    ww.close();
+    for (const call of [() => ww.get(), () => ww.getInto(new Float64Array(4)), () => ww.ranges(), () => ww.reset(), () => ww.buffer]) {
+      expect(call).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
+    }
+  });
+
+  it('memory unmapped behind the library is ERR_WRITEWATCH_LOST, not a SIGSEGV (in a child process)', () => {
+    const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      import koffi from 'koffi';
+      import { WriteWatch } from ${JSON.stringify(dist)};
+      const munmap = koffi.load('libc.so.6').func('int munmap(uintptr_t, size_t)');
+      const page = ${PAGE};
+      const ww = WriteWatch.allocate(8 * page, { mechanism: 'compare' });
+      new Uint8Array(ww.buffer)[page] = 1;
+      munmap(Number(ww.address) + 4 * page, page);
+      const codes = [() => ww.get(), () => ww.get({ reset: true }), () => ww.getInto(new Float64Array(8)), () => ww.ranges(), () => ww.reset()]
+        .map((f) => { try { f(); return 'none'; } catch (e) { return e.code; } });
+      const exact = ww.get({ length: 4 * page });
+      console.log(JSON.stringify({ codes, exact }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ codes: Array(5).fill('ERR_WRITEWATCH_LOST'), exact: [PAGE] });
+  });
+});
