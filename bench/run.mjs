@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probe } from 'writewatch';
 import { peakRss } from './lib/clock.mjs';
+import { compareBench, compareMarkdown } from './lib/compare.mjs';
 import { heapGrowth } from './lib/heap.mjs';
 import { memoryOverhead } from './lib/memory.mjs';
 import { compilerVersion, loadNative } from './lib/native.mjs';
@@ -28,7 +29,7 @@ import { writer } from './lib/writer.mjs';
 const MiB = 2 ** 20, GiB = 2 ** 30;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
-const SECTIONS = ['memory', 'percall', 'writer', 'heap', 'scan', 'same', 'parallel'];
+const SECTIONS = ['memory', 'percall', 'writer', 'heap', 'scan', 'same', 'parallel', 'compare'];
 const USAGE =
   'usage: node bench/run.mjs [--quick] [--only SECTION,...] [--reps N] [--out DIR] [--json FILE]\n' +
   '  --quick  small regions, few repetitions (< 1 min): checks every method runs\n' +
@@ -161,6 +162,10 @@ if (runs('parallel') && native) {
 
 // Another module's rows hook in here: its name in SECTIONS, `if (runs('name')) results.name = ...`
 // here, and its markdown appended to markdown(results) below (e.g. bench/lib/compare.mjs).
+if (runs('compare')) {
+  // The compare mechanism's rows (bench/lib/compare.mjs; also alone: node bench/compare.mjs).
+  results.compare = compareBench({ quick, log, page });
+}
 
 // The scan matrix.
 const cells = [];
@@ -254,7 +259,7 @@ results.targets = [
 ].filter((t) => t.measured !== 'not measured');
 if (quick) notes.push('Quick mode: small regions and few repetitions; the figures show that every method runs, not how fast.');
 
-const md = markdown(results);
+const md = markdown(results) + (results.compare ? compareMarkdown(results.compare) : '');
 const panels = results.scan.length === 0 ? [] : config.sizes.map((s) => ({
   length: s.length,
   sparse: !!s.sparse,
