@@ -69,13 +69,15 @@ export function compareBench({ quick, log, page }) {
   const res = { sizes, fractions, reps, rows: [], blocks: [], memory: [], firstCall: [], defaultBlocks: [...BLOCKS] };
   const out = new Float64Array(sizes[sizes.length - 1] / page);
 
-  for (const len of sizes) {
+  for (const len of sizes) for (const sparse of [false, true]) {
     const pages = len / page;
-    log(`compare: ${fmtSize(len)}, populated; WriteWatch compare vs naive Buffer.compare shadow vs C`);
+    log(`compare: ${fmtSize(len)}, ${sparse ? 'sparse' : 'populated'}; WriteWatch compare vs naive Buffer.compare shadow vs C`);
     const ww = WriteWatch.allocate(len, { mechanism: 'compare' });
     const u32 = new Uint32Array(ww.buffer);
-    populate(u32, page);
-    ww.reset(); // the shadow now holds every page, as the naive copy does
+    // Populated: every page holds data, and so does the shadow. Sparse: never written but for the
+    // measured stores, as a heap reserved larger than it is used; the naive copy is a real copy.
+    if (!sparse) populate(u32, page);
+    ww.reset();
     const naive = new Shadow(ww.buffer, page);
     const live = Number(ww.address);
     const ccopy = c ? Buffer.allocUnsafeSlow(len) : null;
@@ -83,7 +85,7 @@ export function compareBench({ quick, log, page }) {
     const caddr = ccopy ? Number(koffi.address(ccopy)) : 0;
     const cpages = [0n], cres = [0];
     let value = 1;
-    for (const fraction of fractions) {
+    for (const fraction of sparse ? [0, 0.01] : fractions) {
       const t = { compare: [], naive: [], 'C page diff': [], 'C one memcmp': [] };
       const bad = [];
       for (let rep = 0; rep < reps; rep++) {
@@ -113,17 +115,20 @@ export function compareBench({ quick, log, page }) {
         for (let i = 0; i < runs.length; i++) runs[(i + rep) % runs.length]();
       }
       const ms = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v) / (len / GiB) / 1e6]));
-      const row = { length: len, fraction, msPerGiB: ms, bad };
+      // Ratios of the same repetition, then their median: the machine's load drifts between reps.
+      const paired = (a, b) => median(t[a].map((x, i) => x / t[b][i]));
+      const ratios = { 'naive / compare': paired('naive', 'compare'), 'compare / C one memcmp': c ? paired('compare', 'C one memcmp') : NaN, 'compare / C page diff': c ? paired('compare', 'C page diff') : NaN };
+      const row = { length: len, sparse, fraction, msPerGiB: ms, ratios, bad };
       res.rows.push(row);
       log(
         `  ${fmtFraction(fraction)}: ` +
           Object.entries(ms).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ') +
-          ` ms/GiB; naive/compare ${fmtRatio(ms.naive / ms.compare)}, compare/C memcmp ${fmtRatio(ms.compare / ms['C one memcmp'])}` +
+          ` ms/GiB; naive/compare ${fmtRatio(ratios['naive / compare'])}, compare/C memcmp ${fmtRatio(ratios['compare / C one memcmp'])}` +
           (bad.length ? `  WRONG: ${bad[0]}` : ''),
       );
     }
 
-    if (len === sizes[0]) {
+    if (len === sizes[0] && !sparse) {
       // Which blocks to compare before pages: 1 % changed, each configuration on the same memory.
       const configs = [[], [16 * 1024], [64 * 1024], [256 * 1024], [MiB], [256 * 1024, 16 * 1024], [MiB, 64 * 1024]];
       for (const cfg of configs) {
@@ -182,18 +187,6 @@ export function compareBench({ quick, log, page }) {
     ww.close();
   }
   {
-    const ab = new ArrayBuffer(len);
-    populate(new Uint32Array(ab), page);
-    measure('track() of a populated ArrayBuffer', () => {
-      const ww = WriteWatch.track(ab, { mechanism: 'compare' });
-      ww.get();
-      res.keep = ww;
-      return { memory: 0 };
-    });
-    res.keep.close();
-    delete res.keep;
-  }
-  {
     const ab = new ArrayBuffer(len); // calloc'd: its pages are not populated
     measure('track() of a zeroed ArrayBuffer, get()', () => {
       const ww = WriteWatch.track(ab, { mechanism: 'compare' });
@@ -204,6 +197,22 @@ export function compareBench({ quick, log, page }) {
     res.keep.close();
     delete res.keep;
   }
+  {
+    let ab = new ArrayBuffer(len);
+    const before = rss();
+    populate(new Uint32Array(ab), page);
+    const populated = rss() - before;
+    measure('track() of a populated ArrayBuffer (RSS of the shadow alone)', () => {
+      const ww = WriteWatch.track(ab, { mechanism: 'compare' });
+      ww.get();
+      res.keep = ww;
+      return { memory: 0 };
+    });
+    res.memory[res.memory.length - 1].populated = populated;
+    res.keep.close();
+    delete res.keep;
+    ab = null;
+  }
   return res;
 }
 
@@ -213,16 +222,17 @@ export function compareMarkdown(res) {
   const r2 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
   L.push('', '## Compare mechanism (`mechanism: \'compare\'`)', '');
   L.push(
-    `get+reset over populated memory, ms per GiB (median of ${res.reps}); every method diffs the same memory against its own full copy after the same stores (one word per changed page, random pages). ` +
+    `get+reset, ms per GiB (median of ${res.reps}; ratios: median of the ratios of the same repetition); every method diffs the same memory against its own copy after the same stores (one word per changed page, random pages). ` +
+      '"populated": every page holds data; "sparse": never written but for the measured stores (the compare shadow then stays the zero page, the naive copy is a real one). ' +
       '"naive": per-page `Buffer#compare` + copy (bench/lib/shadow.mjs); "C page diff": the same loop in C; "C one memcmp": one memcmp over the region and an equal copy (reads both once: the limit).',
     '',
   );
-  L.push('| region | changed | compare | naive Buffer.compare | C page diff | C one memcmp | naive / compare | compare / C memcmp |');
-  L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push('| region | memory | changed | compare | naive Buffer.compare | C page diff | C one memcmp | naive / compare | compare / C memcmp |');
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of res.rows) {
     const m = r.msPerGiB;
     L.push(
-      `| ${fmtSize(r.length)} | ${fmtFraction(r.fraction)} | ${r2(m.compare)} | ${r2(m.naive)} | ${r2(m['C page diff'])} | ${r2(m['C one memcmp'])} | ${fmtRatio(m.naive / m.compare)} | ${fmtRatio(m.compare / m['C one memcmp'])} |` +
+      `| ${fmtSize(r.length)} | ${r.sparse ? 'sparse' : 'populated'} | ${fmtFraction(r.fraction)} | ${r2(m.compare)} | ${r2(m.naive)} | ${r2(m['C page diff'])} | ${r2(m['C one memcmp'])} | ${fmtRatio(r.ratios['naive / compare'])} | ${fmtRatio(r.ratios['compare / C one memcmp'])} |` +
         (r.bad.length ? ` WRONG: ${r.bad[0]}` : ''),
     );
   }
