@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * `npm run soak [-- --duration 600] [--pages 512] [--writers 2]`: the long version of the
+ * `npm run soak [-- --duration 600] [--pages 512] [--writers 2] [--mechanism compare]`: the long version of the
  * reliability tests, against the built package. Splits the duration between
  *   1. no-lost-write stress on WriteWatch.allocate memory (getInto with reset),
  *   2. the same on a SharedArrayBuffer through WriteWatch.track,
  *   3. the same through writewatch/win32 GetWriteWatch(WRITE_WATCH_FLAG_RESET),
  *   4. allocate/track/get/reset/close cycles, watching descriptors, mappings and RSS;
  * prints progress every few seconds and, at the end, the writes checked and lost. Exit status 1
- * if any write was lost, any report was spurious, or a resource grew.
+ * if any write was lost, any report was spurious, or a resource grew. With `--mechanism compare`,
+ * 1, 2 and 4 run under the compare mechanism (needs no write-protect) and 3 is left out
+ * (writewatch/win32 is write-protect only).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,11 +22,12 @@ const { values } = parseArgs({
     duration: { type: 'string', short: 'd', default: '60' },
     pages: { type: 'string', default: '512' },
     writers: { type: 'string', default: '2' },
+    mechanism: { type: 'string', default: 'write-protect' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('usage: npm run soak -- [--duration SECONDS] [--pages N] [--writers N]');
+  console.log('usage: npm run soak -- [--duration SECONDS] [--pages N] [--writers N] [--mechanism write-protect|compare]');
   process.exit(0);
 }
 const seconds = Number(values.duration);
@@ -34,12 +37,14 @@ if (!(seconds > 0) || !(pages > 0) || !(writers > 0)) {
   console.error('soak: --duration, --pages and --writers must be positive numbers');
   process.exit(2);
 }
+const mechanism = values.mechanism;
+const compare = mechanism === 'compare';
 const support = probe();
-if (!support.supported) {
+if (!support.supported && !compare) {
   console.error(`soak: write watching is not supported here:\n  ${support.reasons.join('\n  ')}`);
   process.exit(1);
 }
-const PAGE = support.pageSize;
+const PAGE = support.pageSize || 4096;
 const share = (seconds * 1000) / 5; // stress 2/5 + 1/5 + 1/5, cycles 1/5
 
 const t0 = Date.now();
@@ -67,7 +72,7 @@ function account(name, r) {
 
 // 1. WriteWatch.allocate
 {
-  const ww = WriteWatch.allocate(pages * PAGE);
+  const ww = WriteWatch.allocate(pages * PAGE, { mechanism });
   const out = new Float64Array(pages);
   const r = await runStress({
     address: ww.address, pages, pageSize: PAGE, writers, durationMs: 2 * share, progress: progress('allocate'),
@@ -84,7 +89,7 @@ function account(name, r) {
 // 2. WriteWatch.track(SharedArrayBuffer)
 {
   const sab = new SharedArrayBuffer((pages + 1) * PAGE);
-  const ww = WriteWatch.track(sab);
+  const ww = WriteWatch.track(sab, { mechanism });
   const first = (PAGE - (Number(ww.address) % PAGE)) % PAGE;
   const out = new Float64Array(pages + 1);
   const opts = { offset: first, length: pages * PAGE, reset: true };
@@ -100,8 +105,8 @@ function account(name, r) {
   account('track', r);
 }
 
-// 3. writewatch/win32
-{
+// 3. writewatch/win32 (write-protect only)
+if (!compare) {
   const size = pages * PAGE;
   const base = w.virtualAlloc(0n, size, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
   if (base === 0n) throw new Error(`VirtualAlloc failed: ${w.getLastError()}`);
@@ -144,16 +149,17 @@ function account(name, r) {
   const sab = new SharedArrayBuffer(BYTES);
   const sabU8 = new Uint8Array(sab);
   const cycle = (i) => {
-    const ww = WriteWatch.allocate(BYTES);
+    const ww = WriteWatch.allocate(BYTES, { mechanism });
     const u8 = new Uint8Array(ww.buffer);
-    for (let o = 0; o < BYTES; o += PAGE) u8[o] = i;
+    for (let o = 0; o < BYTES; o += PAGE) u8[o] = (i % 255) + 1; // never 0, never the last cycle's: compare reports it
     if (ww.get({ reset: true }).length !== BYTES / PAGE) throw new Error('allocate cycle: wrong page count');
     ww.reset();
     ww.close();
-    const t = WriteWatch.track(sab);
-    sabU8[5 * PAGE] = i;
+    const t = WriteWatch.track(sab, { mechanism });
+    sabU8[5 * PAGE] = (i % 255) + 1;
     if (t.get().length !== 1) throw new Error('track cycle: wrong page count');
     t.close();
+    if (compare) return;
     const base = w.virtualAlloc(0n, BYTES, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
     new Uint8Array(w.viewMemory(base, BYTES))[PAGE] = 1;
     if (w.resetWriteWatch(base, BYTES) !== 0 || !w.virtualFree(base, 0, w.MEM_RELEASE)) throw new Error('win32 cycle failed');
