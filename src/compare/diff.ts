@@ -4,7 +4,7 @@
  * when few pages change) costs one call, and memcmp stops at the first differing byte of one that
  * is not. Only inside a differing block are smaller blocks, then pages, compared.
  *
- * With `reset`, each run of differing pages is copied into the shadow after it was compared: a
+ * With `reset`, each run of differing pages (within the smallest block) is copied into the shadow right after it was compared: a
  * store that lands between the compare and the copy is in a page this call reports, and a store
  * the copy misses (or copies torn) leaves the page differing from its shadow, so the next call
  * reports it. Pages that compared equal are never copied: a store landing after their compare
@@ -85,6 +85,9 @@ class Differ {
       out.count++;
       if (out.count === this.cap) return false;
     }
+    // Copy now, while the pages are still in the cache from their comparison: a run left pending
+    // to the end would be read from memory a second time (measured: 100 % changed, 1 GiB).
+    this.flush();
     return true;
   }
 

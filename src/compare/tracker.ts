@@ -30,7 +30,7 @@ export class CompareTracker {
   constructor(w: Watched, page: number, baseline: boolean) {
     this.#w = w;
     this.#page = page;
-    this.#shadow = Shadow.map(w.end - w.start);
+    this.#shadow = Shadow.map(w.end - w.start, w.start);
     if (baseline) {
       try {
         // Copy only what differs from the zero-filled shadow: zero pages of the target cost no RSS.
