@@ -7,7 +7,7 @@
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
-import { locateTracked, type TrackOptions } from '../writewatch/track.js';
+import { locateTracked, refuseShared, type TrackOptions } from '../writewatch/track.js';
 import type { Watched } from '../writewatch/write-watch.js';
 import { CompareTracker } from './tracker.js';
 
@@ -27,9 +27,13 @@ export function allocateCompared(length: number): Watched {
   }
 }
 
-/** The target's whole pages, baselined with their current content. */
+/**
+ * The target's whole pages, baselined with their current content. Shared and file-backed memory
+ * is refused as under write-protect (reading a file mapping past its end would be a SIGBUS).
+ */
 export function trackCompared(target: unknown, options?: TrackOptions): Watched {
-  const w = locateTracked(target, options);
+  const w = locateTracked(target, options, false);
+  refuseShared(target, w.start, w.end, true);
   w.compare = new CompareTracker(w, getPageSize(), true);
   return w;
 }

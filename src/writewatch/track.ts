@@ -185,10 +185,36 @@ function sharedMapping(start: number, end: number): string | null {
 }
 
 /**
- * The whole pages of `target` and how to follow it, with nothing registered yet: what both
- * mechanisms watch (openTracked registers them; the compare mechanism shadows them).
+ * Refuses memory whose pages can change without a store through this mapping (sharedMapping).
+ * `optional`: where /proc/self/maps cannot be read, skip the check rather than fail (the compare
+ * mechanism, which sees content changed by anyone, runs without procfs).
  */
-export function locateTracked(target: unknown, options: TrackOptions = {}): Watched {
+export function refuseShared(target: unknown, start: number, end: number, optional = false): void {
+  let shared: string | null;
+  try {
+    shared = sharedMapping(start, end);
+  } catch (e) {
+    if (optional) return;
+    throw e;
+  }
+  if (shared !== null) {
+    throw new InvalidArgValueError(
+      'target',
+      target,
+      `is memory that can change without a store through this mapping (${shared}): writes through its other ` +
+        'mappings and write(2) to its file would never be reported; track anonymous private memory (an ArrayBuffer, ' +
+        'SharedArrayBuffer, WebAssembly.Memory) or use WriteWatch.allocate()',
+    );
+  }
+}
+
+/**
+ * The whole pages of `target` and how to follow it, with nothing registered yet: what both
+ * mechanisms watch (openTracked registers them; the compare mechanism shadows them). `reserve`:
+ * reach over the reservation a growable target can grow into (write-protect arms it up front;
+ * compare needs only the committed part, and its shadow grows with the target).
+ */
+export function locateTracked(target: unknown, options: TrackOptions = {}, reserve = true): Watched {
   if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options', 'of type object', options);
   const r = resolve(target, options);
   const page = getPageSize();
@@ -201,7 +227,10 @@ export function locateTracked(target: unknown, options: TrackOptions = {}): Watc
     // V8 commits a growable buffer page by page: the page holding its last byte is the buffer's
     // alone, and the reservation past it is what it can grow into.
     const committed = Math.ceil((base + r.buffer.byteLength) / page) * page;
-    end = reservationEnd(start, committed, Math.ceil((base + r.to) / page) * page);
+    // Without the reservation: what is committed, at least the first page it can grow into.
+    end = reserve
+      ? reservationEnd(start, committed, Math.ceil((base + r.to) / page) * page)
+      : Math.max(committed, Math.min(start + page, Math.floor((base + r.to) / page) * page));
     if (end < committed) end = committed;
   }
   if (end <= start) {
@@ -210,16 +239,6 @@ export function locateTracked(target: unknown, options: TrackOptions = {}): Watc
       target,
       `contains no whole ${page}-byte page (bytes [${r.from}, ${r.to}) at address 0x${(base + r.from).toString(16)}); ` +
         'only whole pages can be tracked: track a larger buffer, or use WriteWatch.allocate()',
-    );
-  }
-  const shared = sharedMapping(start, end);
-  if (shared !== null) {
-    throw new InvalidArgValueError(
-      'target',
-      target,
-      `is memory that can change without a store through this mapping (${shared}): writes through its other ` +
-        'mappings and write(2) to its file would never be reported; track anonymous private memory (an ArrayBuffer, ' +
-        'SharedArrayBuffer, WebAssembly.Memory) or use WriteWatch.allocate()',
     );
   }
   const w: Watched = { buffer: r.buffer, base, byteLength: r.buffer.byteLength, start, end, target: target as object };
@@ -233,6 +252,7 @@ export function openTracked(target: unknown, options: TrackOptions = {}): Watche
   const { start, end } = w;
   checkPagemapOwner();
   selfScanner(); // open /proc/self/pagemap now, so a sandbox that hides it fails here, not in get()
+  refuseShared(target, start, end);
   const uffd = Userfaultfd.open();
   try {
     try {
