@@ -11,6 +11,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe, WriteWatch } from '../src/index.js';
 import { kernel, PAGE } from './support/kernel.js';
@@ -192,6 +193,37 @@ describe('10 compare: lifecycle', () => {
     }
     // Other tests' threads may map a little meanwhile: a leak here would be 1,000-3,000 lines.
     expect(maps() - before).toBeLessThan(50);
+  });
+
+  it('a worker that exits without close() leaves its shadows unmapped', async () => {
+    // A size nothing else maps; each worker maps the memory and its shadow at exactly this size.
+    const SIZE = (1 << 20) + 5 * PAGE;
+    const WORKERS = 5;
+    const ofSize = () =>
+      readFileSync('/proc/self/maps', 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => {
+          const [s, e] = l.split(' ')[0].split('-').map((x) => parseInt(x, 16));
+          return e - s === SIZE;
+        }).length;
+    const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const before = ofSize();
+    for (let i = 0; i < WORKERS; i++) {
+      const w = new Worker(
+        `const { WriteWatch } = await import(${JSON.stringify(dist)});
+         const ww = WriteWatch.allocate(${SIZE}, { mechanism: 'compare' });
+         new Uint8Array(ww.buffer)[0] = 1;
+         ww.get({ reset: true });`,
+        { eval: true, type: 'module' } as WorkerOptions,
+      );
+      await new Promise((resolve, reject) => {
+        w.once('exit', resolve);
+        w.once('error', reject);
+      });
+    }
+    // Leaked shadows would be WORKERS mappings at least (each worker's memory is V8's to free).
+    expect(ofSize() - before).toBeLessThan(WORKERS);
   });
 
   it('every method throws ERR_WRITEWATCH_CLOSED after close', () => {

@@ -10,6 +10,7 @@
  * 1 GiB from it, and comparing two streams that far apart ran ~40 % slower here (130 against
  * 90 ms of CPU per GiB, x86_64; measured with bench/lib/compare.mjs and by moving the shadow).
  */
+import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
@@ -25,8 +26,27 @@ const SKEW = 66 * 2 ** 20 + 4096;
 /** Unmaps the shadow of a WriteWatch dropped without close(). */
 const dropped = new FinalizationRegistry<{ address: number; length: number }>((m) => {
   debug('shadow collected without close(): unmapping 0x%s', m.address.toString(16));
+  live.delete(m);
   mem().munmap(m.address, m.length);
 });
+
+/**
+ * This thread's shadows. A worker that exits without closing its WriteWatches is torn down
+ * without running FinalizationRegistry callbacks: its 'exit' event unmaps them instead (nothing
+ * but this thread's trackers reads them). A process's exit unmaps everything anyway.
+ */
+const live = new Set<{ address: number; length: number }>();
+let unmapOnExit = false;
+
+function adopt(m: { address: number; length: number }): void {
+  live.add(m);
+  if (isMainThread || unmapOnExit) return;
+  unmapOnExit = true;
+  process.on('exit', () => {
+    for (const x of live) mem().munmap(x.address, x.length);
+    live.clear();
+  });
+}
 
 export class Shadow {
   /** What the registry unmaps: updated when grow() moves the shadow. */
@@ -36,6 +56,7 @@ export class Shadow {
   private constructor(address: number, length: number) {
     this.#m = { address, length };
     dropped.register(this, this.#m, this);
+    adopt(this.#m);
   }
 
   /** A zero-filled shadow of `length` bytes for the memory at `partner`. */
@@ -83,6 +104,7 @@ export class Shadow {
     if (this.#released) return;
     this.#released = true;
     dropped.unregister(this);
+    live.delete(this.#m);
     if (mem().munmap(this.#m.address, this.#m.length) !== 0) debug('munmap of the shadow failed');
   }
 }
