@@ -316,7 +316,7 @@ export class WriteWatch {
   #resetGuard(w: Watched): ResetGuard {
     return (this.#guard ??= {
       check: assertRegisteredAt,
-      undo: (b) => w.uffd.writeProtect(b[3], b[4] - b[3], false),
+      undo: (b) => w.uffd!.writeProtect(b[3], b[4] - b[3], false), // #scan is write-protect only
     });
   }
 
