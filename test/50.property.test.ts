@@ -92,6 +92,8 @@ function options(opts: unknown): { first: number; end: number; max: number; rese
   if (opts === undefined) return { first: 0, end: PAGES, max: Infinity, reset: false };
   if (opts === null || typeof opts !== 'object') return null;
   const o = opts as Record<string, unknown>;
+  // An unknown key (a misspelling, an array's index) is an argument error, never ignored.
+  for (const k in o) if (k !== 'offset' && k !== 'length' && k !== 'maxPages' && k !== 'reset') return null;
   const r = range(o.offset, o.length);
   if (!r) return null;
   if (o.maxPages !== undefined && !isInt(o.maxPages, 1, Number.MAX_SAFE_INTEGER)) return null;

@@ -1,5 +1,5 @@
 /** Argument checks for the JS-first API, with Node's error codes. Nothing here touches the kernel. */
-import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError } from '../errors.js';
 
 export interface GetOptions {
   /** Byte offset of the first byte to look at (default 0). */
@@ -40,6 +40,7 @@ export function checkOptions(opts: unknown, byteLength: number, into?: Request):
   if (opts === undefined) return fill(into, 0, byteLength, 0, false);
   if (opts === null || typeof opts !== 'object') throw new InvalidArgTypeError('options', 'of type object', opts);
   const o = opts as GetOptions;
+  checkKeys(o);
   // checkRange() inlined: its { offset, length } would be one more allocation per getInto.
   const offset = o.offset === undefined ? 0 : checkInteger('offset', o.offset, 0, byteLength);
   const length = o.length === undefined ? byteLength - offset : checkInteger('length', o.length, 0, byteLength - offset);
@@ -49,6 +50,18 @@ export function checkOptions(opts: unknown, byteLength: number, into?: Request):
     throw new InvalidArgTypeError('options.reset', 'of type boolean', o.reset);
   }
   return fill(into, offset, length, maxPages, o.reset ?? false);
+}
+
+/**
+ * A misspelt key (`lenght`) would otherwise be ignored and the answer could read as "clean".
+ * for..in with string compares: no array of keys per call, so getInto stays allocation-free.
+ */
+function checkKeys(o: object): void {
+  for (const k in o) {
+    if (k !== 'offset' && k !== 'length' && k !== 'maxPages' && k !== 'reset') {
+      throw new InvalidArgValueError(`options.${k}`, (o as Record<string, unknown>)[k], 'is not an option: offset, length, maxPages and reset are');
+    }
+  }
 }
 
 function fill(into: Request | undefined, offset: number, length: number, maxPages: number, reset: boolean): Request {
