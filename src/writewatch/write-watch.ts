@@ -271,6 +271,16 @@ export class WriteWatch {
     return this.#mechanism;
   }
 
+  /**
+   * The bytes of `buffer` that are tracked, in buffer offsets: whole pages only, so for a tracked
+   * plain buffer (not page-aligned) less than `byteLength`. A new object per call.
+   */
+  get tracked(): ByteRange {
+    const w = this.#live();
+    const end = Math.min(w.end, w.base + w.byteLength);
+    return { offset: w.start - w.base, length: Math.max(0, end - w.start) };
+  }
+
   /** The page size: GetWriteWatch's `*lpdwGranularity`. */
   get granularity(): number {
     return this.#page;
