@@ -42,8 +42,8 @@ describe('the bin', () => {
   it('prints usage for --help (exit 0) and for an unknown command (exit 2)', () => {
     const help = cli(['--help']);
     expect(help.status).toBe(0);
-    expect(help.stderr).toMatch(/writewatch probe/);
-    expect(help.stderr).toMatch(/writewatch demo/);
+    expect(help.stdout).toMatch(/writewatch probe/);
+    expect(help.stdout).toMatch(/writewatch demo/);
     const bad = cli(['frobnicate']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/usage:/);
