@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 
 export type BlockKind = 'js' | 'js-no-run' | 'sh' | 'sh-run' | 'other' | 'bad';
 
@@ -181,4 +181,48 @@ export function runSh(code: string, cwd: string, timeout = 120_000): RunResult {
 
 export function readBlocks(root: string): Block[] {
   return docFiles(root).flatMap((f) => parseBlocks(f, readFileSync(join(root, f), 'utf8')));
+}
+
+export interface Link {
+  file: string;
+  line: number;
+  /** The target file, relative to the repository root ('' for a link inside the same page). */
+  target: string;
+  anchor: string;
+}
+
+/** Relative links and images of a page (outside code blocks and inline code), resolved against its folder. */
+export function relativeLinks(file: string, text: string): Link[] {
+  const out: Link[] = [];
+  const dir = posix.dirname(file);
+  let fenced = false;
+  text.split('\n').forEach((raw, i) => {
+    if (/^ *(```|~~~)/.test(raw)) fenced = !fenced;
+    if (fenced) return;
+    const line = raw.replace(/`[^`]*`/g, '');
+    for (const m of line.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)) {
+      const href = m[1];
+      if (/^[a-z][a-z0-9+.-]*:/i.test(href)) continue; // https:, mailto:
+      const [path, anchor = ''] = href.split('#');
+      out.push({ file, line: i + 1, target: path === '' ? file : posix.normalize(posix.join(dir, path)), anchor });
+    }
+  });
+  return out;
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+export function anchors(text: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  let fenced = false;
+  for (const line of text.split('\n')) {
+    if (/^ *(```|~~~)/.test(line)) fenced = !fenced;
+    const h = !fenced && /^#{1,6} +(.*?) *#*$/.exec(line);
+    if (!h) continue;
+    const base = h[1].toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return out;
 }
