@@ -9,7 +9,7 @@
  * - ```js no-run: not run; the prose line before the fence must say why.
  * - ```ts / ```typescript: not run, so they must be marked no-run as well (nothing slips by
  *   untested because of its fence).
- * - ```sh: not run; ```sh run: run with bash from the same directory, must exit 0.
+ * - ```sh: not run; ```sh run: run with bash (sh where there is none) from the same directory, must exit 0.
  * - any other fence (output, text): not code.
  */
 import { spawnSync } from 'node:child_process';
@@ -173,8 +173,11 @@ export function runJs(source: string, cwd: string, node = process.execPath, time
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, performed: m ? Number(m[1]) : -1 };
 }
 
+/** bash where there is one; a busybox root (the QEMU kernel matrix) has only sh. */
+const SHELL = spawnSync('bash', ['-c', 'true']).status === 0 ? 'bash' : '/bin/sh';
+
 export function runSh(code: string, cwd: string, timeout = 120_000): RunResult {
-  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', code], { cwd, encoding: 'utf8', timeout });
+  const r = spawnSync(SHELL, ['-eu', '-c', `set -o pipefail 2>/dev/null || true\n${code}`], { cwd, encoding: 'utf8', timeout });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, performed: 0 };
 }
