@@ -52,8 +52,9 @@ let project: string;
 const NICE = spawnSync('nice', ['-n', '10', 'true']).status === 0;
 
 async function sh(cmd: string, args: string[], cwd: string, extra: object = {}) {
-  const [c, a] = NICE ? ['nice', ['-n', '10', cmd, ...args]] : [cmd, args];
-  return exec(c, a, { cwd, env, encoding: 'utf8', timeout: LONG, maxBuffer: 64 << 20, ...extra });
+  const command = NICE ? 'nice' : cmd;
+  const argv = NICE ? ['-n', '10', cmd, ...args] : args;
+  return exec(command, argv, { cwd, env, encoding: 'utf8', timeout: LONG, maxBuffer: 64 << 20, ...extra });
 }
 
 function newProject(name: string): string {
