@@ -216,6 +216,8 @@ describePkg('06 installed from the tarball', () => {
       'const opts: GetOptions = { reset: true };',
       'export function f(ww: WriteWatch): [number[], ByteRange, number] { return [ww.get(opts), ww.tracked, MEM_WRITE_WATCH]; }',
       'export const g: (f: number, b: bigint, s: number, a: BigUint64Array | null, c: Box | null, gr: Box | null) => number = getWriteWatch;',
+      // `using` needs [Symbol.dispose] in the declarations (and TypeScript >= 5.2).
+      'export function u(): number { using ww = WriteWatch.allocate(1); return ww.granularity; }',
     ].join('\n'));
     // Negative control, in the same run: a wrong type must fail, so no error in ok.ts means its types were read.
     writeFileSync(join(project, 'bad.ts'), "import { WriteWatch } from 'writewatch';\nexport const s: string = WriteWatch.allocate(1).granularity;\n");
@@ -244,6 +246,15 @@ describePkgKernel('06 installed from the tarball: the kernel work', () => {
     expect(JSON.parse(probe.stdout).supported).toBe(kernel.supported);
     const demo = await sh('npx', ['--no', '--', 'writewatch', 'demo', '--frames', '4'], project);
     expect(demo.stdout).toMatch(/4 frames, .* every frame reported exactly the pages written/);
+  }, LONG);
+
+  it("a TypeScript consumer's `using` compiles and disposes on this Node", async () => {
+    writeFileSync(join(project, 'use.ts'), "import { WriteWatch } from 'writewatch';\nusing ww = WriteWatch.allocate(1);\nconsole.log(JSON.stringify([ww.granularity, ww.closed]));\nexport const kept = ww;\n");
+    await sh(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--strict', '--target', 'es2022', '--module', 'nodenext',
+      '--moduleResolution', 'nodenext', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--outDir', 'out', 'use.ts'], project);
+    const { stdout } = await sh(process.execPath, ['--input-type=module', '-e', "const m = await import('./out/use.js'); console.log(m.kept.closed)"], project);
+    // Open inside the scope; closed once the module's scope ended (the dispose ran).
+    expect(stdout).toBe(`[${kernel.pageSize},false]\ntrue\n`);
   }, LONG);
 
   it('the shipped examples run from node_modules/writewatch/examples', async () => {
