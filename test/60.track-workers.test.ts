@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
@@ -53,8 +54,10 @@ function inWorker<T>(body: string, data: unknown, onMessage?: (m: unknown, w: Wo
   });
 }
 
+/** The pages of `bytes`, relative to byte 0; the address is asked of the buffer itself (koffi). */
 function pagesOf(ww: WriteWatch, bytes: number[]): number[] {
-  const addr = Number(ww.address);
+  const addr = Number(koffi.address(new Uint8Array(ww.buffer)));
+  expect(ww.address).toBe(BigInt(addr));
   const set = new Set(bytes.map((b) => Math.floor((addr + b) / PAGE) * PAGE - addr));
   return [...set].sort((a, b) => a - b);
 }
@@ -91,9 +94,9 @@ describeKernel('60 track: worker threads', () => {
        const old = inst.exports.grow(10);
        // Written right after the grow, before the main thread could notice it.
        inst.exports.store8(11 * 65536 + 7, 1);
-       inst.exports.fill(5 * 65536, 3, 2 * 4096);
+       inst.exports.fill(5 * 65536, 3, 2 * data.page);
        return old;`,
-      { memory, wasm: SHARED_WASM },
+      { memory, wasm: SHARED_WASM, page: PAGE },
     );
     expect(oldPages).toBe(2);
     expect(ww.byteLength).toBe(12 * WASM_PAGE);
@@ -147,8 +150,8 @@ describeKernel('60 track: worker threads', () => {
     Atomics.store(flag, 0, 2);
     Atomics.notify(flag, 0);
     const { pages, address } = await done;
-    const addr = Number(address);
-    expect(addr).toBeGreaterThan(0);
+    const addr = Number(koffi.address(new Uint8Array(sab))); // the memory's address, from the memory
+    expect(Number(address)).toBe(addr);
     const want = [...new Set(bytes.map((b) => Math.floor((addr + b) / PAGE) * PAGE - addr))].sort((a, b) => a - b);
     expect(pages).toEqual(want);
     // The worker closed its WriteWatch: the pages are free to be tracked here now.

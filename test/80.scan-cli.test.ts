@@ -143,7 +143,9 @@ describeKernel('writewatch scan', () => {
     expect(text.status).toBe(0);
     const row = text.stdout.split('\n').find((l) => l.startsWith(`${address.toString(16).padStart(8, '0')}-`))!;
     // 64 pages in 32 buckets of 2: 8 present, 4 zero page, 20 untouched.
-    expect(row.split(/\s+/)).toEqual([expect.any(String), 'rw-p', '256K', '24', '0', '8', '0', '█'.repeat(8) + 'zzzz' + '░'.repeat(20)]);
+    // The size column is 64 pages: 256K with 4 KiB pages, 1M with 16 KiB pages, 4M with 64 KiB pages.
+    const kib = (64 * PAGE) / 1024;
+    expect(row.split(/\s+/)).toEqual([expect.any(String), 'rw-p', kib < 1024 ? `${kib}K` : `${kib / 1024}M`, '24', '0', '8', '0', '█'.repeat(8) + 'zzzz' + '░'.repeat(20)]);
     expect(text.stdout).toMatch(new RegExp(`^pid ${process.pid} \\(`));
     expect(text.stdout).toContain('z zero page');
   });
