@@ -57,16 +57,27 @@ describeKernel('win32: threads', () => {
     const b = w.virtualAlloc(0n, pages * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
     expect(b).not.toBe(0n);
     live.push(b);
-    const state = new Int32Array(new SharedArrayBuffer(8)); // [0]: 1 started, 2 done
+    // [0]: 1 writing, 2 done; [1]: collections the main thread finished. The writer writes in
+    // batches and lets a batch go only after a collection finished since the last one, so that
+    // collections run while it writes however the threads are scheduled (alone, it wrote all
+    // 2,000 pages in about a millisecond: the race might never have happened).
+    const state = new Int32Array(new SharedArrayBuffer(8));
+    const BATCH = 16;
     const done = inWorker(
       `const koffi = require(data.koffi);
        const u8 = new Uint8Array(koffi.view(data.address, data.length));
        Atomics.store(data.state, 0, 1);
        // Every even page written once, in a scattered order (7919 is prime to pages / 2).
        const half = data.pages / 2;
-       for (let k = 0; k < half; k++) u8[2 * ((k * 7919) % half) * data.page + (k % data.page)] = 1;
+       for (let k = 0; k < half; k++) {
+         u8[2 * ((k * 7919) % half) * data.page + (k % data.page)] = 1;
+         if (k % data.batch === data.batch - 1) {
+           const seen = Atomics.load(data.state, 1);
+           while (Atomics.load(data.state, 1) === seen) Atomics.wait(data.state, 1, seen, 1000);
+         }
+       }
        Atomics.store(data.state, 0, 2);`,
-      { koffi: require.resolve('koffi'), address: b, length: pages * PAGE, page: PAGE, pages, state },
+      { koffi: require.resolve('koffi'), address: b, length: pages * PAGE, page: PAGE, pages, state, batch: BATCH },
     );
     while (Atomics.load(state, 0) === 0) await new Promise((r) => setTimeout(r, 1));
     const seen = new Map<number, number>();
@@ -78,9 +89,15 @@ describeKernel('win32: threads', () => {
         const p = Number((addrs[i] - b) / P);
         seen.set(p, (seen.get(p) ?? 0) + 1);
       }
+      Atomics.add(state, 1, 1);
+      Atomics.notify(state, 1);
       return count.value;
     };
-    while (Atomics.load(state, 0) !== 2) collect();
+    // Collections that found pages while the writer was still writing: the race the test is about.
+    let racing = 0;
+    while (Atomics.load(state, 0) !== 2) if (collect() > 0 && Atomics.load(state, 0) === 1) racing++;
+    console.log(`win32 race: ${racing} collections found pages while the writer wrote (${pages / 2 / BATCH} batches)`);
+    expect(racing).toBeGreaterThanOrEqual(pages / 2 / BATCH / 4);
     await done;
     collect(); // whatever the last racing call missed
     expect(collect()).toBe(0);
