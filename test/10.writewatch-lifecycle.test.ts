@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import { PAGE, describeKernel } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -125,7 +126,7 @@ describe('stale buffers after close, in a child process', () => {
     spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', source], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: CHILD_TIMEOUT,
     });
 
   describeKernel('via the package name', () => {

@@ -12,6 +12,7 @@ import { expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const CYCLES = 300;
 // An odd size (1 MiB + 3 pages) that nothing else maps, so our mappings can be counted exactly.
@@ -131,7 +132,7 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
 
   it('a WriteWatch dropped without close() gives back its userfaultfd and mapping after GC', () => {
     const script = fileURLToPath(new URL('./native/dropped.mjs', import.meta.url));
-    const r = spawnSync(process.execPath, ['--expose-gc', script, '50'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--expose-gc', script, '50'], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.status, r.stderr).toBe(0);
     const { before, peak, after } = JSON.parse(r.stdout);
     console.log(`dropped: userfaultfds ${before.uffds} -> ${peak.uffds} -> ${after.uffds}, maps ${before.maps} -> ${peak.maps} -> ${after.maps}`);

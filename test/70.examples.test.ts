@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { describeKernel, PAGE } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -17,7 +18,7 @@ function run(example: string, ...args: string[]): string[] {
   const out = execFileSync(process.execPath, [join(ROOT, 'examples', example, 'index.mjs'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: CHILD_TIMEOUT,
   });
   return out.trimEnd().split('\n');
 }

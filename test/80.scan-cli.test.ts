@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
 import { libc } from '../src/libc/libc.js';
 import { PAGE, describeKernel } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const root = resolve(import.meta.dirname, '..');
 const main = join(root, 'dist/cli/main.js');
@@ -22,7 +23,7 @@ beforeAll(() => {
 });
 
 function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
-  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: 30_000, ...options });
+  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: CHILD_TIMEOUT, ...options });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,7 +37,7 @@ function cliAsNobody(args: string[]) {
     `const scan = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/scan.js')).href)});\n` +
     'process.setgid(65534);\nprocess.setuid(65534);\n' +
     `process.exitCode = await scan.run(${JSON.stringify(args)});\n`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -189,8 +190,35 @@ describeKernel('writewatch scan', () => {
     expect(r.stderr).toBe(`writewatch scan: no process with pid ${pidMax} (ENOENT: /proc/${pidMax} does not exist or the process exited)\n`);
   });
 
-  it('says a kernel thread has no address space, rather than that it does not exist', () => {
-    // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat; none are visible inside a pid namespace.
+  it('says a process with no address space (exited, unreaped; a kernel thread) has none, rather than that it does not exist', async () => {
+    // A zombie has a /proc entry but no mm, as a kernel thread has: the same ESRCH path, and one
+    // any machine can make (no kernel thread is visible inside a pid namespace). `sleep 0` exits
+    // and stays unreaped: its parent exec'd `sleep`, which never waits.
+    const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 600'], { stdio: 'ignore' });
+    cleanups.push(() => parent.kill('SIGKILL'));
+    let zombie: string | undefined;
+    await expect
+      .poll(() => {
+        zombie = readdirSync('/proc').find((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+            const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            return f[0] === 'Z' && Number(f[1]) === parent.pid;
+          } catch {
+            return false;
+          }
+        });
+        return zombie !== undefined;
+      }, { timeout: 60_000 })
+      .toBe(true);
+    const expectNoAddressSpace = (pid: string) => {
+      const r = cli([pid]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`writewatch scan: pid ${pid} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
+    };
+    expectNoAddressSpace(zombie!);
+    // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat, where one is visible.
     const kthread = readdirSync('/proc').find((d) => {
       if (!/^\d+$/.test(d)) return false;
       try {
@@ -200,10 +228,7 @@ describeKernel('writewatch scan', () => {
         return false;
       }
     });
-    if (kthread === undefined) return;
-    const r = cli([kthread]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`writewatch scan: pid ${kthread} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
+    if (kthread !== undefined) expectNoAddressSpace(kthread);
   });
 
   it('fails clearly for a process it may not read', () => {
