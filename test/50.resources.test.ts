@@ -8,6 +8,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
 import { expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
@@ -95,9 +96,11 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     await expectFlat('track', (i) => {
       const ww = WriteWatch.track(sab);
       u8[2 * PAGE + 1] = i;
-      // Offsets count from byte 0 of the buffer, whose data need not start on a page boundary.
-      const addr = Number(ww.address) + 2 * PAGE + 1;
-      expect(ww.get()).toEqual([addr - (addr % PAGE) - Number(ww.address)]);
+      // Offsets count from byte 0 of the buffer, whose data need not start on a page boundary:
+      // where byte 0 is comes from the buffer itself (koffi), not from the WriteWatch.
+      const base = Number(koffi.address(u8));
+      const addr = base + 2 * PAGE + 1;
+      expect(ww.get()).toEqual([addr - (addr % PAGE) - base]);
       ww.close();
     });
   });
@@ -140,5 +143,18 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     expect(after.uffds).toBe(before.uffds); // ...and every one was closed
     expect(peak.maps - before.maps).toBeGreaterThanOrEqual(50);
     expect(after.maps - before.maps).toBeLessThan(10);
+  });
+
+  it('a tracked WriteWatch dropped without close() gives back its userfaultfd and its registration after GC', () => {
+    const script = fileURLToPath(new URL('./native/dropped.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, ['--expose-gc', script, '20', 'track'], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
+    expect(r.status, r.stderr).toBe(0);
+    const { before, peak, after, retracked } = JSON.parse(r.stdout);
+    console.log(`dropped tracked: userfaultfds ${before.uffds} -> ${peak.uffds} -> ${after.uffds}, uw mappings ${peak.registered} -> ${after.registered}`);
+    expect(peak.uffds - before.uffds).toBe(20);
+    expect(peak.registered).toBeGreaterThanOrEqual(20);
+    expect(after.uffds).toBe(before.uffds);
+    expect(after.registered).toBe(0);
+    expect(retracked).toBe(20); // every buffer could be tracked again: no registration was left behind
   });
 });
