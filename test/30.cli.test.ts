@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { format } from '../src/cli/probe.js';
 import { probe } from '../src/probe.js';
@@ -233,6 +234,46 @@ describe('writewatch demo', () => {
         const covers = row * cellRows <= y + radius && (row + 1) * cellRows > y - radius;
         expect([row, drawn]).toEqual([row, covers]);
       });
+    });
+
+    it('exits 1 and says MISMATCH when get() misreports (a WriteWatch whose get drops a page, patched in the child)', () => {
+      // The broken variant lives here: the demo's own WriteWatch class, its get() patched to drop
+      // the last page it reports. The demo must catch that against what it wrote.
+      const source = `
+        const { WriteWatch } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/writewatch/write-watch.js')).href)});
+        const get = WriteWatch.prototype.get;
+        WriteWatch.prototype.get = function (o) { return get.call(this, o).slice(0, -1); };
+        const { run } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/demo.js')).href)});
+        process.exitCode = await run(['--frames', '3']);`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8', timeout: CHILD_TIMEOUT });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(1);
+      expect(r.stdout.split('\n').filter((l) => l.startsWith('frame ') && l.endsWith('expected: MISMATCH'))).toHaveLength(3);
+      expect(r.stdout).toMatch(/^3 frames, .* 3 frame\(s\) MISMATCHED$/m);
+    });
+
+    it('DEBUG=writewatch:<layer> prints that layer\'s debug lines on stderr, and nothing without DEBUG', () => {
+      const source = `
+        import { WriteWatch } from 'writewatch';
+        import * as w from 'writewatch/win32';
+        const ww = WriteWatch.allocate(${2 * PAGE}); new Uint8Array(ww.buffer)[0] = 1; ww.get({ reset: true }); ww.close();
+        const b = w.virtualAlloc(0n, ${PAGE}, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+        w.virtualFree(b, 0, w.MEM_RELEASE);`;
+      const runWith = (DEBUG: string | undefined) =>
+        spawnSync(process.execPath, ['--input-type=module', '-e', source], {
+          cwd: root,
+          encoding: 'utf8',
+          timeout: CHILD_TIMEOUT,
+          env: { ...process.env, DEBUG, DEBUG_COLORS: '0' },
+        });
+      const quiet = runWith(undefined);
+      expect([quiet.status, quiet.stderr]).toEqual([0, '']);
+      const loud = runWith('writewatch:pagemap,writewatch:win32');
+      expect(loud.status).toBe(0);
+      const namespaces = new Set(loud.stderr.split('\n').filter(Boolean).map((l) => / (writewatch:[a-z0-9]+) /.exec(` ${l}`)?.[1]));
+      expect(namespaces).toEqual(new Set(['writewatch:pagemap', 'writewatch:win32']));
+      expect(loud.stderr).toMatch(/writewatch:pagemap opened \/proc\/self\/pagemap as fd \d+/);
+      expect(loud.stderr).toMatch(/writewatch:win32 VirtualFree MEM_RELEASE 0x[0-9a-f]+/);
     });
 
     it('a reader that goes away early (| head) ends the demo quietly, exit 0', async () => {
