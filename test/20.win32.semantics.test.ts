@@ -2,7 +2,7 @@
  * GetWriteWatch results on the real kernel: what counts as a write, what does not, and which pages
  * come back in which order (WINDOWS-SEMANTICS.md "Results").
  */
-import { closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -243,16 +243,27 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(written(b, 16 * PAGE)).toEqual([1, 2, 3]);
   });
 
-  it('a range spanning two adjacent allocations fails with 87; each alone works', () => {
-    // Find room for two, then place them back to back.
-    const room = w.virtualAlloc(0n, 8 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
-    expect(room).not.toBe(0n);
-    expect(w.virtualFree(room, 0, w.MEM_RELEASE)).toBe(true);
+  /**
+   * Two 4-page MEM_WRITE_WATCH allocations back to back. Room is found by reserving and releasing;
+   * another thread may map into it in between, so that is retried, never assumed to work first time.
+   */
+  function adjacentPair(): [bigint, bigint] {
     const type = w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH;
-    const a = w.virtualAlloc(room, 4 * PAGE, type, w.PAGE_READWRITE);
-    const c = w.virtualAlloc(room + 4n * P, 4 * PAGE, type, w.PAGE_READWRITE);
-    expect([a, c]).toEqual([room, room + 4n * P]);
-    live.push(a, c);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const room = w.virtualAlloc(0n, 8 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
+      expect(room).not.toBe(0n);
+      expect(w.virtualFree(room, 0, w.MEM_RELEASE)).toBe(true);
+      const a = w.virtualAlloc(room, 4 * PAGE, type, w.PAGE_READWRITE);
+      const c = w.virtualAlloc(room + 4n * P, 4 * PAGE, type, w.PAGE_READWRITE);
+      if (a !== 0n) live.push(a);
+      if (c !== 0n) live.push(c);
+      if (a === room && c === room + 4n * P) return [a, c];
+    }
+    throw new Error('no room for two adjacent allocations in 100 attempts');
+  }
+
+  it('a range spanning two adjacent allocations fails with 87; each alone works', () => {
+    const [a, c] = adjacentPair();
     new Uint8Array(w.viewMemory(a, 4 * PAGE))[3 * PAGE] = 1;
     new Uint8Array(w.viewMemory(c, 4 * PAGE))[0] = 1;
     expect(fail(a, 8 * PAGE)).toBe(87);
@@ -262,6 +273,24 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(w.getLastError()).toBe(87);
     expect(written(a, 4 * PAGE)).toEqual([3]);
     expect(written(c, 4 * PAGE)).toEqual([0]);
+  });
+
+  it("releasing one allocation leaves its neighbour's registration intact", () => {
+    const [a, c] = adjacentPair();
+    new Uint8Array(w.viewMemory(a, 4 * PAGE))[PAGE] = 1;
+    new Uint8Array(w.viewMemory(c, 4 * PAGE))[2 * PAGE] = 1;
+    free(a);
+    expect(fail(a, 4 * PAGE)).toBe(87);
+    // c still answers exactly, resets, and records new writes: its registration was not touched.
+    expect(written(c, 4 * PAGE)).toEqual([2]);
+    expect(written(c, 4 * PAGE, { reset: true })).toEqual([2]);
+    expect(written(c, 4 * PAGE)).toEqual([]);
+    new Uint8Array(w.viewMemory(c, 4 * PAGE))[3 * PAGE] = 1;
+    expect(written(c, 4 * PAGE)).toEqual([3]);
+    // And the kernel still has c registered for async write-protect (smaps VmFlags "uw").
+    const smaps = readFileSync('/proc/self/smaps', 'utf8');
+    const block = smaps.slice(smaps.indexOf(`\n${c.toString(16)}-`) + 1);
+    expect(/^VmFlags:(.*)$/m.exec(block)![1].split(' ')).toContain('uw');
   });
 
   it('a released allocation fails with 87, and memory never watched too', () => {

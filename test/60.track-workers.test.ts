@@ -105,6 +105,25 @@ describeKernel('60 track: worker threads', () => {
     expect(ww.get()).toEqual([]);
   });
 
+  it('a growable SharedArrayBuffer grown and written by a worker: main follows the grow and sees exact pages, grown ones clean', async () => {
+    const sab = new SharedArrayBuffer(4 * PAGE, { maxByteLength: 8 * MiB });
+    const ww = WriteWatch.track(sab);
+    open.push(ww);
+    const at = [5 * MiB + 3, 7 * MiB + PAGE + 1];
+    const grown = await inWorker<number>(
+      `data.sab.grow(data.length);
+       const u8 = new Uint8Array(data.sab);
+       for (const b of data.at) u8[b] = 1;     // written right after the grow, before main could notice
+       return data.sab.byteLength;`,
+      { sab, length: 8 * MiB - PAGE, at },
+    );
+    expect(grown).toBe(8 * MiB - PAGE);
+    expect(sab.byteLength).toBe(8 * MiB - PAGE);
+    expect(ww.byteLength).toBe(8 * MiB - PAGE);
+    expect(ww.get({ reset: true })).toEqual(pagesOf(ww, at));
+    expect(ww.get()).toEqual([]);
+  });
+
   it('a worker can write through a view it builds from .address (koffi.view)', async () => {
     const sab = new SharedArrayBuffer(2 * MiB);
     const ww = WriteWatch.track(sab);

@@ -224,9 +224,14 @@ describeTrack('60 track: WebAssembly.Memory', (mechanism) => {
     const g = guest(memory);
     const ww = track(memory); // no maximum known: the 4 GiB wasm32 limit is armed
     const first = memory.buffer;
+    const view = new Uint8Array(memory.buffer); // a view of memory.buffer, as a user would keep one
     expect(ww.get()).toEqual([]);
     expect(memory.grow(3)).toBe(1);
-    expect(first.byteLength).toBe(0); // V8 detached the old buffer
+    expect(first.byteLength).toBe(0); // V8 detached the old buffer...
+    expect(view.length).toBe(0); // ...and so every view of it: writes through it go nowhere
+    view[PAGE] = 1;
+    expect(view[PAGE]).toBeUndefined();
+    expect(new Uint8Array(memory.buffer)[PAGE]).toBe(0);
     expect(ww.byteLength).toBe(4 * WASM_PAGE);
     expect(ww.buffer).toBe(memory.buffer);
     expect(ww.get()).toEqual([]); // 3 grown wasm pages, none written
