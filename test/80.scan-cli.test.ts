@@ -11,6 +11,7 @@ import koffi from 'koffi';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
 import { libc } from '../src/libc/libc.js';
+import { WriteWatch } from '../src/index.js';
 import { PAGE, describeKernel } from './support/kernel.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
 
@@ -59,6 +60,7 @@ interface ScanJson {
     huge: number;
     file: number;
     tracked: boolean;
+    written: number;
     scanned: boolean;
     map?: string;
   }[];
@@ -165,6 +167,38 @@ describeKernel('writewatch scan', () => {
     // Its whole residency is plausible for a node process: the binary and a heap are resident.
     expect(j.totals.resident).toBeGreaterThan(1000);
     expect(j.mappings.find((x) => x.pathname === '[heap]')?.resident).toBeGreaterThan(0);
+  });
+
+  it('--json marks write-watched memory tracked, with the pages written since the last reset; --used lists only memory in use', () => {
+    const ww = WriteWatch.allocate(16 * PAGE);
+    cleanups.push(() => ww.close());
+    const u8 = new Uint8Array(ww.buffer);
+    for (const p of [2, 3, 11]) u8[p * PAGE + 5] = 1;
+    ww.reset(0, 3 * PAGE); // pages 2 (reset) and 3, 11 (written since)
+    u8[3 * PAGE] = 2;
+    const at = hex(Number(koffi.address(u8))); // the mapping's start, from the buffer itself
+    const j = scanJson([String(process.pid)]);
+    const m = j.mappings.find((x) => x.start === at);
+    expect(m, `mapping at ${at}`).toBeDefined();
+    expect(m).toMatchObject({ end: hex(Number(koffi.address(u8)) + 16 * PAGE), tracked: true, written: 2, pages: 16, resident: 3 });
+    expect(j.totals.written).toBeGreaterThanOrEqual(2);
+    // Memory nobody watches is not tracked and has nothing written to report.
+    const heap = j.mappings.find((x) => x.pathname === '[heap]');
+    if (heap) expect(heap).toMatchObject({ tracked: false, written: 0 });
+    expect(j.mappings.filter((x) => x.tracked).every((x) => x.written <= x.pages)).toBe(true);
+
+    // --used: only mappings with resident, swapped or guard pages; a reserved, never touched one is left out.
+    const raw = libc().mmap(null, 8 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(raw).not.toBe(MAP_FAILED);
+    cleanups.push(() => libc().munmap(raw, 8 * PAGE));
+    const all = scanJson([String(process.pid)]);
+    expect(all.mappings.find((x) => x.start === hex(Number(raw)))).toMatchObject({ resident: 0, swapped: 0 });
+    const used = scanJson([String(process.pid), '--used']);
+    expect(used.mappings.length).toBeGreaterThan(5);
+    expect(used.mappings.length).toBeLessThan(all.mappings.length);
+    expect(used.mappings.every((x) => x.resident + x.swapped + ((x as { guard?: number }).guard ?? 0) > 0)).toBe(true);
+    expect(used.mappings.find((x) => x.start === hex(Number(raw)))).toBeUndefined();
+    expect(used.mappings.find((x) => x.start === at)).toMatchObject({ tracked: true, written: 2 });
   });
 
   it('defaults to its own process and writes an SVG picture', () => {
