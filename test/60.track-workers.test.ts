@@ -160,7 +160,7 @@ describeKernel('60 track: worker threads', () => {
        return { pages, address: String(ww.address) };`,
       { dist: pathToFileURL(DIST).href, sab, flag },
     );
-    expect(Atomics.wait(flag, 0, 0, 30_000)).not.toBe('timed-out');
+    expect(Atomics.wait(flag, 0, 0, 600_000)).not.toBe('timed-out');
     // The registration is the process's: the main thread cannot track the same pages meanwhile.
     expect(() => WriteWatch.track(sab)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     const u8 = new Uint8Array(sab);

@@ -425,7 +425,7 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
     cleanups.push(() => child.kill('SIGKILL'));
     await new Promise((res) => child.once('spawn', res));
     // Wait for the exec: until then the child's maps are node's.
-    await expect.poll(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()).toBe('sleep');
+    await expect.poll(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(), { timeout: 60_000 }).toBe('sleep');
     // exec names the task before it records the new stack: until then maps has no [stack] line.
     const stackOf = () => readMaps(child.pid!).find((m) => m.pathname === '[stack]');
     await expect.poll(() => stackOf() !== undefined, { timeout: 60_000 }).toBe(true);
