@@ -19,6 +19,8 @@ const PAGES = 512;
  */
 const SCALE = Number(process.env.WRITEWATCH_STRESS_SCALE ?? 1);
 const WORK = { rounds: 10_000 * SCALE, changes: 50_000 * SCALE };
+/** The compare mechanism's window: each of its rounds compares every page, so fewer rounds. */
+const COMPARE_WORK = { rounds: 500 * SCALE, changes: 2_000 * SCALE };
 /** A negative control runs until it catches its broken variant, for at most this much work. */
 const CONTROL_CAP = { rounds: 20_000, changes: Number.MAX_SAFE_INTEGER };
 
@@ -253,7 +255,7 @@ describe('50 stress [compare]: no lost change with worker threads writing during
         address: ww.address,
         pages: PAGES,
         pageSize: PAGE,
-        durationMs: SECONDS * 1000,
+        work: COMPARE_WORK,
         getReset: (marks: Uint8Array) => marker(out, ww.getInto(out, { reset: true }), marks),
         getCount: () => ww.get().length,
       }) as Promise<StressResult>;
@@ -268,7 +270,7 @@ describe('50 stress [compare]: no lost change with worker threads writing during
         address: ww.address,
         pages: PAGES,
         pageSize: PAGE,
-        durationMs: (SECONDS * 1000) / 2,
+        work: COMPARE_WORK,
         writers: 3,
         getReset: (marks: Uint8Array) => {
           const k = round++ % 3;
@@ -302,7 +304,7 @@ describe('50 stress [compare]: no lost change with worker threads writing during
         address: ww.address + BigInt(first),
         pages: PAGES,
         pageSize: PAGE,
-        durationMs: (SECONDS * 1000) / 2,
+        work: COMPARE_WORK,
         getReset: (marks: Uint8Array) => {
           const n = ww.getInto(out, { offset: first, length: PAGES * PAGE, reset: true });
           for (let i = 0; i < n; i++) marks[(out[i] - first) / PAGE] = 1;
