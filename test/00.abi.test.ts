@@ -3,7 +3,8 @@
  * in by hand from the uapi headers (include/uapi/linux/userfaultfd.h, include/uapi/linux/fs.h,
  * asm-generic/{fcntl,mman-common,ioctl}.h, the syscall tables), never computed with the helpers
  * under test. Each module's exports are listed exhaustively, so a number added without a pin fails.
- * A second, independent check compiles test/support/abi-check.c against the system headers.
+ * A second, independent check compiles test/support/abi-check.c against the system headers: it,
+ * not a comparison of one pinned number with another, checks struct sizes and offsets.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import * as libcAbi from '../src/libc/abi.js';
 import * as archMod from '../src/libc/arch.js';
 import * as uffdAbi from '../src/uffd/abi.js';
 import * as pmAbi from '../src/pagemap/abi.js';
+import { CI } from './support/kernel.js';
 
 /** Every exported value of `mod` must appear in `numbers` or `functions`, and nothing else. */
 function expectExhaustive(mod: Record<string, unknown>, numbers: Record<string, unknown>, functions: string[]): void {
@@ -182,13 +184,6 @@ describe('src/uffd/abi.ts', () => {
     );
   });
 
-  it('struct sizes agree with their last field', () => {
-    expect(uffdAbi.UFFDIO_API_SIZE).toBe(uffdAbi.UFFDIO_API_OFF.ioctls + 8);
-    expect(uffdAbi.UFFDIO_RANGE_SIZE).toBe(uffdAbi.UFFDIO_RANGE_OFF.len + 8);
-    expect(uffdAbi.UFFDIO_REGISTER_SIZE).toBe(uffdAbi.UFFDIO_REGISTER_OFF.ioctls + 8);
-    expect(uffdAbi.UFFDIO_WRITEPROTECT_SIZE).toBe(uffdAbi.UFFDIO_WRITEPROTECT_OFF.mode + 8);
-  });
-
   it('featureNames names set bits in bit order and ignores unknown ones', () => {
     expect(uffdAbi.featureNames(0n)).toEqual([]);
     expect(uffdAbi.featureNames(0xa000n)).toEqual(['UFFD_FEATURE_WP_UNPOPULATED', 'UFFD_FEATURE_WP_ASYNC']);
@@ -244,10 +239,6 @@ describe('src/pagemap/abi.ts', () => {
     );
   });
 
-  it('struct sizes agree with their field count', () => {
-    expect(pmAbi.PM_SCAN_ARG_SIZE).toBe(8 * Object.keys(pmAbi.PM_SCAN_ARG).length);
-    expect(pmAbi.PAGE_REGION_SIZE).toBe(8 * Object.keys(pmAbi.PAGE_REGION).length);
-  });
 });
 
 /** Our name of each number the C program prints (abi-check.c uses the header's names). */
@@ -295,7 +286,9 @@ const cc = ['cc', 'gcc'].find((c) => {
 });
 
 describe('against the C compiler and the system headers', () => {
-  it.skipIf(!cc)('every number abi-check.c prints equals ours', () => {
+  // Without a compiler: skipped locally, a failure under CI=true (as in 50.fork.test.ts).
+  it.skipIf(!cc && !CI)('every number abi-check.c prints equals ours', () => {
+    expect(cc, 'no C compiler (cc or gcc): CI must install one').toBeDefined();
     const dir = mkdtempSync(join(tmpdir(), 'writewatch-abi-'));
     try {
       const exe = join(dir, 'abi-check');

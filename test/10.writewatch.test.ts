@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
-import { WriteWatch } from '../src/index.js';
+import { WriteWatch, type GetOptions } from '../src/index.js';
 import { PAGE } from './support/kernel.js';
 import { describeEachMechanism, type TestMechanism } from './support/mechanisms.js';
 
@@ -162,20 +162,35 @@ describeEachMechanism('WriteWatch.allocate', (mechanism: TestMechanism) => {
     expect(ww.get()).toEqual(offsets(range(0, 6)));
   });
 
-  it('maxPages returns the first pages and, with reset, resets only those', () => {
-    const ww = alloc(32 * PAGE);
+  /** The maxPages claim, run against `get` (WriteWatch's own, or a broken variant below). */
+  function expectMaxPagesResetsOnlyThose(ww: WriteWatch, get: (o: GetOptions) => number[]): void {
     // Separate runs, and a run of 10 that the cut falls inside (the kernel splits the region).
     touch(ww, [1, 3, 5, ...range(10, 20), 25]);
-    expect(ww.get({ maxPages: 2 })).toEqual(offsets([1, 3]));
-    expect(ww.get({ maxPages: 100 })).toEqual(offsets([1, 3, 5, ...range(10, 20), 25]));
-    expect(ww.get({ maxPages: 2, reset: true })).toEqual(offsets([1, 3]));
-    expect(ww.get()).toEqual(offsets([5, ...range(10, 20), 25]));
-    expect(ww.get({ maxPages: 4, reset: true })).toEqual(offsets([5, 10, 11, 12]));
-    expect(ww.get()).toEqual(offsets([...range(13, 20), 25]));
-    expect(ww.get({ maxPages: 1, offset: 16 * PAGE, reset: true })).toEqual([16 * PAGE]);
-    expect(ww.get()).toEqual(offsets([13, 14, 15, 17, 18, 19, 25]));
-    expect(ww.get({ maxPages: 7, reset: true })).toEqual(offsets([13, 14, 15, 17, 18, 19, 25]));
-    expect(ww.get()).toEqual([]);
+    expect(get({ maxPages: 2 })).toEqual(offsets([1, 3]));
+    expect(get({ maxPages: 100 })).toEqual(offsets([1, 3, 5, ...range(10, 20), 25]));
+    expect(get({ maxPages: 2, reset: true })).toEqual(offsets([1, 3]));
+    expect(get({})).toEqual(offsets([5, ...range(10, 20), 25]));
+    expect(get({ maxPages: 4, reset: true })).toEqual(offsets([5, 10, 11, 12]));
+    expect(get({})).toEqual(offsets([...range(13, 20), 25]));
+    expect(get({ maxPages: 1, offset: 16 * PAGE, reset: true })).toEqual([16 * PAGE]);
+    expect(get({})).toEqual(offsets([13, 14, 15, 17, 18, 19, 25]));
+    expect(get({ maxPages: 7, reset: true })).toEqual(offsets([13, 14, 15, 17, 18, 19, 25]));
+    expect(get({})).toEqual([]);
+  }
+
+  it('maxPages returns the first pages and, with reset, resets only those', () => {
+    const ww = alloc(32 * PAGE);
+    expectMaxPagesResetsOnlyThose(ww, (o) => ww.get(o));
+  });
+
+  it('negative control: a get that resets every page of the range, ignoring maxPages, is caught', () => {
+    const ww = alloc(32 * PAGE);
+    const resetsAll = (o: GetOptions) => {
+      const pages = ww.get({ ...o, reset: false });
+      if (o.reset) ww.reset(o.offset ?? 0, o.length);
+      return pages;
+    };
+    expect(() => expectMaxPagesResetsOnlyThose(ww, resetsAll)).toThrow(/expected/);
   });
 
   it('more than 512 separate written pages read twice without reset: exact, no duplicates (walk_end quirk)', () => {

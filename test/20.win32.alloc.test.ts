@@ -89,9 +89,16 @@ describeKernel('win32: VirtualAlloc', () => {
   });
 
   it('reserves at a given free address, and fails with 487 where something is mapped', () => {
-    const probe = w.virtualAlloc(0n, 4 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
-    expect(w.virtualFree(probe, 0, w.MEM_RELEASE)).toBe(true);
-    const b = w.virtualAlloc(probe + 1n, 2 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    // A free address is found by reserving and releasing; another thread may map there in between,
+    // so that is retried (a failure there is 487, as below), never assumed to work the first time.
+    let probe = 0n, b = 0n;
+    for (let attempt = 0; attempt < 100 && (b === 0n || b !== probe); attempt++) {
+      if (b !== 0n) w.virtualFree(b, 0, w.MEM_RELEASE);
+      probe = w.virtualAlloc(0n, 4 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
+      expect(w.virtualFree(probe, 0, w.MEM_RELEASE)).toBe(true);
+      b = w.virtualAlloc(probe + 1n, 2 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+      if (b === 0n) expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS);
+    }
     expect(b).toBe(probe); // the address is rounded down to its page
     live.push(b);
     fails(() => w.virtualAlloc(b + P, PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_INVALID_ADDRESS, 'occupied');

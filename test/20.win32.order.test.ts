@@ -115,9 +115,7 @@ describeKernel('win32: GetWriteWatch check order', () => {
       expect(f()).toBe(status);
       expect(w.getLastError()).toBe(0x1234);
     }
-    expect([w.STATUS_SUCCESS, w.STATUS_INVALID_PARAMETER, w.STATUS_ACCESS_VIOLATION, w.STATUS_NOT_SUPPORTED]).toEqual([
-      0, 0xc000000d, 0xc0000005, 0xc00000bb,
-    ]);
+    // (The NTSTATUS values themselves are pinned once, from ntstatus.h, in 20.win32.constants.)
   });
 
   it('wrong JS types throw ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE and reset nothing', () => {

@@ -2,16 +2,17 @@
  * GetWriteWatch results on the real kernel: what counts as a write, what does not, and which pages
  * come back in which order (WINDOWS-SEMANTICS.md "Results").
  */
-import { closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { libc } from '../src/libc/libc.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const P = BigInt(PAGE);
+const madvise = (address: bigint, size: number, advice: number) => libc().madvise(address, size, advice);
 const live: bigint[] = [];
 
 function alloc(pages: number, type = w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, protect = w.PAGE_READWRITE): bigint {
@@ -172,11 +173,12 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(written(b, 8 * PAGE)).toEqual([3]);
   });
 
-  it('decommit clears the written state and the contents; recommit does not write', () => {
+  /** The decommit claim, run against `decommit` (VirtualFree's own, or a broken variant below). */
+  function expectDecommitClears(decommit: (address: bigint, size: number) => void): void {
     const b = alloc(8);
     const view = new Uint8Array(w.viewMemory(b, 8 * PAGE));
     for (const i of [1, 2, 3, 6]) view[i * PAGE + 1] = 0x5a;
-    expect(w.virtualFree(b + 2n * P, 2 * PAGE, w.MEM_DECOMMIT)).toBe(true);
+    decommit(b + 2n * P, 2 * PAGE);
     expect(written(b, 8 * PAGE)).toEqual([1, 6]);
     expect(w.virtualAlloc(b + 2n * P, 2 * PAGE, w.MEM_COMMIT, w.PAGE_READWRITE)).toBe(b + 2n * P);
     expect(written(b, 8 * PAGE)).toEqual([1, 6]);
@@ -185,11 +187,33 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(written(b, 8 * PAGE)).toEqual([1, 6]);
     view[3 * PAGE] = 1;
     expect(written(b, 8 * PAGE)).toEqual([1, 3, 6]);
-    // Decommit everything (size 0 at the base), recommit: all clean.
-    expect(w.virtualFree(b, 0, w.MEM_DECOMMIT)).toBe(true);
+    // Decommit everything, recommit: all clean.
+    decommit(b, 8 * PAGE);
     expect(written(b, 8 * PAGE)).toEqual([]);
     expect(w.virtualAlloc(b, 8 * PAGE, w.MEM_COMMIT, w.PAGE_READWRITE)).toBe(b);
     expect(written(b, 8 * PAGE)).toEqual([]);
+  }
+
+  it('decommit clears the written state and the contents; recommit does not write', () => {
+    expectDecommitClears((address, size) => expect(w.virtualFree(address, size, w.MEM_DECOMMIT)).toBe(true));
+    // Size 0 at the base decommits the whole allocation.
+    const b = alloc(4);
+    new Uint8Array(w.viewMemory(b, 4 * PAGE))[PAGE] = 1;
+    expect(w.virtualFree(b, 0, w.MEM_DECOMMIT)).toBe(true);
+    expect(written(b, 4 * PAGE)).toEqual([]);
+  });
+
+  it('negative controls: a decommit that skips clearing is caught (protect only; zap without re-arming)', () => {
+    const old = { value: 0 };
+    // Only makes the pages inaccessible: contents and written state stay.
+    const protectOnly = (address: bigint, size: number) => expect(w.virtualProtect(address, size, w.PAGE_NOACCESS, old)).toBe(true);
+    expect(() => expectDecommitClears(protectOnly)).toThrow(/expected/);
+    // Drops the contents (MADV_DONTNEED) but does not re-arm: zapped pages read as written.
+    const zapOnly = (address: bigint, size: number) => {
+      protectOnly(address, size);
+      expect(madvise(address, size, MADV_DONTNEED)).toBe(0);
+    };
+    expect(() => expectDecommitClears(zapOnly)).toThrow(/expected/);
   });
 
   it('reserved-only pages may lie in the range; committing some does not write them', () => {
@@ -219,16 +243,27 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(written(b, 16 * PAGE)).toEqual([1, 2, 3]);
   });
 
-  it('a range spanning two adjacent allocations fails with 87; each alone works', () => {
-    // Find room for two, then place them back to back.
-    const room = w.virtualAlloc(0n, 8 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
-    expect(room).not.toBe(0n);
-    expect(w.virtualFree(room, 0, w.MEM_RELEASE)).toBe(true);
+  /**
+   * Two 4-page MEM_WRITE_WATCH allocations back to back. Room is found by reserving and releasing;
+   * another thread may map into it in between, so that is retried, never assumed to work first time.
+   */
+  function adjacentPair(): [bigint, bigint] {
     const type = w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH;
-    const a = w.virtualAlloc(room, 4 * PAGE, type, w.PAGE_READWRITE);
-    const c = w.virtualAlloc(room + 4n * P, 4 * PAGE, type, w.PAGE_READWRITE);
-    expect([a, c]).toEqual([room, room + 4n * P]);
-    live.push(a, c);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const room = w.virtualAlloc(0n, 8 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
+      expect(room).not.toBe(0n);
+      expect(w.virtualFree(room, 0, w.MEM_RELEASE)).toBe(true);
+      const a = w.virtualAlloc(room, 4 * PAGE, type, w.PAGE_READWRITE);
+      const c = w.virtualAlloc(room + 4n * P, 4 * PAGE, type, w.PAGE_READWRITE);
+      if (a !== 0n) live.push(a);
+      if (c !== 0n) live.push(c);
+      if (a === room && c === room + 4n * P) return [a, c];
+    }
+    throw new Error('no room for two adjacent allocations in 100 attempts');
+  }
+
+  it('a range spanning two adjacent allocations fails with 87; each alone works', () => {
+    const [a, c] = adjacentPair();
     new Uint8Array(w.viewMemory(a, 4 * PAGE))[3 * PAGE] = 1;
     new Uint8Array(w.viewMemory(c, 4 * PAGE))[0] = 1;
     expect(fail(a, 8 * PAGE)).toBe(87);
@@ -238,6 +273,24 @@ describeKernel('win32: GetWriteWatch results', () => {
     expect(w.getLastError()).toBe(87);
     expect(written(a, 4 * PAGE)).toEqual([3]);
     expect(written(c, 4 * PAGE)).toEqual([0]);
+  });
+
+  it("releasing one allocation leaves its neighbour's registration intact", () => {
+    const [a, c] = adjacentPair();
+    new Uint8Array(w.viewMemory(a, 4 * PAGE))[PAGE] = 1;
+    new Uint8Array(w.viewMemory(c, 4 * PAGE))[2 * PAGE] = 1;
+    free(a);
+    expect(fail(a, 4 * PAGE)).toBe(87);
+    // c still answers exactly, resets, and records new writes: its registration was not touched.
+    expect(written(c, 4 * PAGE)).toEqual([2]);
+    expect(written(c, 4 * PAGE, { reset: true })).toEqual([2]);
+    expect(written(c, 4 * PAGE)).toEqual([]);
+    new Uint8Array(w.viewMemory(c, 4 * PAGE))[3 * PAGE] = 1;
+    expect(written(c, 4 * PAGE)).toEqual([3]);
+    // And the kernel still has c registered for async write-protect (smaps VmFlags "uw").
+    const smaps = readFileSync('/proc/self/smaps', 'utf8');
+    const block = smaps.slice(smaps.indexOf(`\n${c.toString(16)}-`) + 1);
+    expect(/^VmFlags:(.*)$/m.exec(block)![1].split(' ')).toContain('uw');
   });
 
   it('a released allocation fails with 87, and memory never watched too', () => {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const P = BigInt(PAGE);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -28,7 +29,7 @@ function alloc(pages: number, type = w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_
 /** Runs an ESM script in a child node from the package root; returns its status, signal and output. */
 function child(script: string) {
   expect(existsSync(`${root}/dist/win32/index.js`), 'build first: npx tsc -p .').toBe(true);
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: CHILD_TIMEOUT });
   return { status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr };
 }
 

@@ -7,7 +7,7 @@
 import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
-import { WriteWatch } from '../src/index.js';
+import { pagemap, uffd, WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
@@ -19,6 +19,7 @@ const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags
 const mremap = lib.func('void *mremap(void *old, size_t oldSize, size_t newSize, int flags, void *newAddr)') as (
   a: bigint, o: number, n: number, f: number, na: bigint | null) => bigint;
 const close = lib.func('int close(int fd)') as (fd: number) => number;
+const dup2 = lib.func('int dup2(int oldfd, int newfd)') as (o: number, n: number) => number;
 const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10;
 const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
 const MAP_FAILED = 0xffffffffffffffffn;
@@ -171,11 +172,15 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
   });
 
   it('the userfaultfd closed and its fd number reused by another WriteWatch', () => {
-    const { ww, fd } = regionWithFd();
-    expect(close(fd)).toBe(0);
+    const before = uffdFds();
     const other = WriteWatch.allocate(2 * PAGE);
     live.push(other);
-    expect(uffdFds().has(fd)).toBe(true); // the lowest free number: the one just closed
+    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
+    const { ww, fd } = regionWithFd();
+    // The number is made to name the other userfaultfd (dup2), rather than hoping the next open
+    // takes the lowest free number: another thread may open a file at any time.
+    expect(dup2(otherFd, fd)).toBe(fd);
+    expect(uffdFds().has(fd)).toBe(true);
     new Uint8Array(other.buffer)[PAGE] = 1;
     // The old object now holds a number that names the other userfaultfd: its calls must not act
     // through it (UFFDIO_WRITEPROTECT there fails with ENOENT) nor read as clean.
@@ -188,13 +193,17 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
     new Uint8Array(other.buffer)[0] = 1;
     expect(other.get({ reset: true })).toEqual([0, PAGE]);
     expect(other.get()).toEqual([]);
+    close(fd); // the duplicate this test made
   });
 
   it('the userfaultfd closed and its fd number reused by an unrelated file', () => {
     const { ww, fd } = regionWithFd();
-    expect(close(fd)).toBe(0);
-    const devnull = lib.func('int open(const char *path, int flags)')('/dev/null', 0) as number;
-    expect(devnull).toBe(fd);
+    const opened = lib.func('int open(const char *path, int flags)')('/dev/null', 0) as number;
+    expect(opened).toBeGreaterThanOrEqual(0);
+    // dup2 closes the userfaultfd and puts /dev/null at its number, whatever number open() chose.
+    expect(dup2(opened, fd)).toBe(fd);
+    close(opened);
+    const devnull = fd;
     try {
       expectLost(ww);
       expectClosesCleanly(ww);
@@ -282,5 +291,98 @@ describeKernel('50 lost registration through writewatch/win32: a Windows error, 
     expect(fresh).toHaveLength(1);
     expect(close(fresh[0])).toBe(0);
     expectFails(base, 0, SIZE);
+  });
+});
+
+/**
+ * Negative controls: the same damage done to a WriteWatch built here from the package's public
+ * low-level layers (uffd.Userfaultfd, pagemap.WrittenScanner, pagemap.PagemapQuery) with one of
+ * lost.ts's checks left out. Each gives a wrong answer where WriteWatch throws ERR_WRITEWATCH_LOST:
+ * the checks are what make the tests above pass, not the kernel by itself.
+ */
+describeKernel('50 lost registration: negative controls (each check of lost.ts, left out, gives a wrong answer)', () => {
+  const MADV_NOHUGEPAGE = 15;
+  const madvise = lib.func('int madvise(void *addr, size_t length, int advice)') as (a: bigint, l: number, adv: number) => number;
+  let bare: { close(): void }[] = [];
+  afterEach(() => {
+    for (const b of bare) b.close();
+    bare = [];
+  });
+
+  /** Tracked memory without lost.ts: register + arm with uffd.Userfaultfd, read with pagemap.WrittenScanner. */
+  function bareRegion() {
+    const len = PAGES * PAGE;
+    const address = mmap(null, len, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(address).not.toBe(MAP_FAILED);
+    expect(madvise(address, len, MADV_NOHUGEPAGE)).toBe(0);
+    const start = Number(address);
+    const u = uffd.Userfaultfd.open();
+    u.register(start, len);
+    u.writeProtect(start, len);
+    const scanner = new pagemap.WrittenScanner(pagemap.selfPagemapFd, PAGE);
+    const get = (reset = false, length = len): number[] => {
+      const out: number[] = [];
+      scanner.scan(start, start + length, reset, 0, {
+        region(s, e) {
+          for (let a = s; a < e; a += PAGE) out.push(a - start);
+        },
+      });
+      return out;
+    };
+    const u8 = new Uint8Array(koffi.view(address, len));
+    u8[PAGE] = 1;
+    u8[6 * PAGE + 7] = 1;
+    expect(get()).toEqual([PAGE, 6 * PAGE]); // the variant works while nothing is damaged
+    const b = {
+      address,
+      get,
+      close() {
+        u.close();
+        munmap(address, len);
+      },
+    };
+    bare.push(b);
+    return b;
+  }
+
+  it('without the msync check, memory unmapped behind the library reads as all clean (WriteWatch: LOST)', () => {
+    const b = bareRegion();
+    expect(munmap(b.address, PAGES * PAGE)).toBe(0);
+    expect(b.get()).toEqual([]); // two written pages, reported as none: PAGEMAP_SCAN skips holes
+    const ww = region();
+    expect(munmap(ww.address, PAGES * PAGE)).toBe(0);
+    expect(() => ww.get()).toThrow(expect.objectContaining(LOST));
+  });
+
+  it('without PM_SCAN_CHECK_WPASYNC, memory mapped over reads as an answer (WriteWatch: LOST)', () => {
+    const b = bareRegion();
+    expect(mmap(b.address, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(b.address);
+    new Uint8Array(koffi.view(b.address, PAGES * PAGE))[3 * PAGE] = 1;
+    // The same PAGE_IS_WRITTEN scan, without the flag: an answer about memory nobody tracks.
+    using q = pagemap.PagemapQuery.open('self', { required: pagemap.PAGE_IS.WRITTEN, returnMask: pagemap.PAGE_IS.WRITTEN });
+    const start = Number(b.address);
+    const answer = [...q.regions(start, start + PAGES * PAGE)].map((r) => [(r.start - start) / PAGE, (r.end - start) / PAGE]);
+    console.log(`without PM_SCAN_CHECK_WPASYNC the mapped-over range reads as written pages ${JSON.stringify(answer)}`);
+    expect(answer).not.toEqual([[1, 2], [6, 7]]); // pages 1 and 6 were written: the answer is wrong,
+    expect(answer.length).toBeGreaterThan(0); // yet it is an answer, not an error
+    // With the flag (WrittenScanner, as WriteWatch scans) the kernel refuses: LOST.
+    expect(() => b.get()).toThrow(expect.objectContaining(LOST));
+    const ww = region();
+    expect(mmap(ww.address, PAGES * PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(ww.address);
+    expect(() => ww.get()).toThrow(expect.objectContaining(LOST));
+  });
+
+  it('without the registration check before a reset, a failed get({ reset: true }) resets pages on its way (WriteWatch: untouched)', () => {
+    const b = bareRegion();
+    const at = b.address + BigInt(6 * PAGE);
+    expect(mmap(at, PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(at);
+    // The kernel walks mapping by mapping: page 1 is re-protected before the walk reaches page 6 and fails.
+    expect(() => b.get(true)).toThrow(expect.objectContaining(LOST));
+    expect(b.get(false, 6 * PAGE)).toEqual([]); // page 1's write is gone: lost by a call that failed
+    const ww = region();
+    const wat = ww.address + BigInt(6 * PAGE);
+    expect(mmap(wat, PAGE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(wat);
+    expect(() => ww.get({ reset: true })).toThrow(expect.objectContaining(LOST));
+    expect(ww.get({ length: 6 * PAGE })).toEqual([PAGE]);
   });
 });

@@ -9,6 +9,7 @@ import { openSync, closeSync, readSync, writeFileSync, mkdtempSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
+import koffi from 'koffi';
 import vm from 'node:vm';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
@@ -38,9 +39,18 @@ function guest(memory: WebAssembly.Memory): Guest {
   return instance.exports as unknown as Guest;
 }
 
-/** The offsets get() must return after writing `bytes`: each byte's page, if tracked, relative to byte 0. */
+/** Where byte 0 of the buffer is, asked of the buffer itself (koffi), not of the WriteWatch. */
+function addressOfBuffer(buffer: ArrayBufferLike): number {
+  return Number(koffi.address(new Uint8Array(buffer)));
+}
+
+/**
+ * The offsets get() must return after writing `bytes`: each byte's page, if the page lies wholly
+ * inside `tracked`, relative to byte 0. The address comes from the buffer, not from `ww.address`.
+ */
 function expectedPages(ww: WriteWatch, bytes: number[], tracked: [number, number] = [0, ww.byteLength]): number[] {
-  const addr = Number(ww.address);
+  const addr = addressOfBuffer(ww.buffer);
+  expect(ww.address).toBe(BigInt(addr));
   const first = Math.ceil((addr + tracked[0]) / PAGE) * PAGE - addr;
   const end = Math.floor((addr + tracked[1]) / PAGE) * PAGE - addr;
   const pages = new Set<number>();
@@ -90,7 +100,8 @@ describeTrack('60 track: ArrayBuffer and SharedArrayBuffer', (mechanism) => {
     expect(ww.get()).toEqual([]);
     const u8 = new Uint8Array(ab);
     // The first and last bytes may share a page with malloc's bookkeeping: not tracked, not reported.
-    const bytes = [0, 1, 5000, 5001, 100_000, 2 * MiB + 3, ab.byteLength - 1];
+    // In pages, whatever their size: 0 and 1 share the first page, the others are pages apart.
+    const bytes = [0, 1, PAGE + 904, PAGE + 905, 3 * PAGE + 100, 2 * MiB + 3, ab.byteLength - 1];
     for (const b of bytes) u8[b] = 7;
     new DataView(ab).setFloat64(3 * MiB, 1.5);
     bytes.push(3 * MiB);
@@ -122,7 +133,7 @@ describeTrack('60 track: ArrayBuffer and SharedArrayBuffer', (mechanism) => {
 
   it('tracks only whole pages inside a typed-array view, offsets relative to the buffer', () => {
     const ab = new ArrayBuffer(2 * MiB);
-    const from = 5000, to = 5000 + 10 * PAGE + 123;
+    const from = PAGE + 904, to = from + 10 * PAGE + 123; // neither end on a page boundary
     const view = new Uint16Array(ab, from, (to - from) / 2);
     const ww = track(view);
     expect(ww.buffer).toBe(ab);
@@ -213,9 +224,14 @@ describeTrack('60 track: WebAssembly.Memory', (mechanism) => {
     const g = guest(memory);
     const ww = track(memory); // no maximum known: the 4 GiB wasm32 limit is armed
     const first = memory.buffer;
+    const view = new Uint8Array(memory.buffer); // a view of memory.buffer, as a user would keep one
     expect(ww.get()).toEqual([]);
     expect(memory.grow(3)).toBe(1);
-    expect(first.byteLength).toBe(0); // V8 detached the old buffer
+    expect(first.byteLength).toBe(0); // V8 detached the old buffer...
+    expect(view.length).toBe(0); // ...and so every view of it: writes through it go nowhere
+    view[PAGE] = 1;
+    expect(view[PAGE]).toBeUndefined();
+    expect(new Uint8Array(memory.buffer)[PAGE]).toBe(0);
     expect(ww.byteLength).toBe(4 * WASM_PAGE);
     expect(ww.buffer).toBe(memory.buffer);
     expect(ww.get()).toEqual([]); // 3 grown wasm pages, none written

@@ -11,7 +11,9 @@ import koffi from 'koffi';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
 import { libc } from '../src/libc/libc.js';
+import { WriteWatch } from '../src/index.js';
 import { PAGE, describeKernel } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const root = resolve(import.meta.dirname, '..');
 const main = join(root, 'dist/cli/main.js');
@@ -22,7 +24,7 @@ beforeAll(() => {
 });
 
 function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
-  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: 30_000, ...options });
+  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: CHILD_TIMEOUT, ...options });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,7 +38,7 @@ function cliAsNobody(args: string[]) {
     `const scan = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/scan.js')).href)});\n` +
     'process.setgid(65534);\nprocess.setuid(65534);\n' +
     `process.exitCode = await scan.run(${JSON.stringify(args)});\n`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -58,6 +60,7 @@ interface ScanJson {
     huge: number;
     file: number;
     tracked: boolean;
+    written: number;
     scanned: boolean;
     map?: string;
   }[];
@@ -143,7 +146,9 @@ describeKernel('writewatch scan', () => {
     expect(text.status).toBe(0);
     const row = text.stdout.split('\n').find((l) => l.startsWith(`${address.toString(16).padStart(8, '0')}-`))!;
     // 64 pages in 32 buckets of 2: 8 present, 4 zero page, 20 untouched.
-    expect(row.split(/\s+/)).toEqual([expect.any(String), 'rw-p', '256K', '24', '0', '8', '0', '█'.repeat(8) + 'zzzz' + '░'.repeat(20)]);
+    // The size column is 64 pages: 256K with 4 KiB pages, 1M with 16 KiB pages, 4M with 64 KiB pages.
+    const kib = (64 * PAGE) / 1024;
+    expect(row.split(/\s+/)).toEqual([expect.any(String), 'rw-p', kib < 1024 ? `${kib}K` : `${kib / 1024}M`, '24', '0', '8', '0', '█'.repeat(8) + 'zzzz' + '░'.repeat(20)]);
     expect(text.stdout).toMatch(new RegExp(`^pid ${process.pid} \\(`));
     expect(text.stdout).toContain('z zero page');
   });
@@ -162,6 +167,38 @@ describeKernel('writewatch scan', () => {
     // Its whole residency is plausible for a node process: the binary and a heap are resident.
     expect(j.totals.resident).toBeGreaterThan(1000);
     expect(j.mappings.find((x) => x.pathname === '[heap]')?.resident).toBeGreaterThan(0);
+  });
+
+  it('--json marks write-watched memory tracked, with the pages written since the last reset; --used lists only memory in use', () => {
+    const ww = WriteWatch.allocate(16 * PAGE);
+    cleanups.push(() => ww.close());
+    const u8 = new Uint8Array(ww.buffer);
+    for (const p of [2, 3, 11]) u8[p * PAGE + 5] = 1;
+    ww.reset(0, 3 * PAGE); // pages 2 (reset) and 3, 11 (written since)
+    u8[3 * PAGE] = 2;
+    const at = hex(Number(koffi.address(u8))); // the mapping's start, from the buffer itself
+    const j = scanJson([String(process.pid)]);
+    const m = j.mappings.find((x) => x.start === at);
+    expect(m, `mapping at ${at}`).toBeDefined();
+    expect(m).toMatchObject({ end: hex(Number(koffi.address(u8)) + 16 * PAGE), tracked: true, written: 2, pages: 16, resident: 3 });
+    expect(j.totals.written).toBeGreaterThanOrEqual(2);
+    // Memory nobody watches is not tracked and has nothing written to report.
+    const heap = j.mappings.find((x) => x.pathname === '[heap]');
+    if (heap) expect(heap).toMatchObject({ tracked: false, written: 0 });
+    expect(j.mappings.filter((x) => x.tracked).every((x) => x.written <= x.pages)).toBe(true);
+
+    // --used: only mappings with resident, swapped or guard pages; a reserved, never touched one is left out.
+    const raw = libc().mmap(null, 8 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(raw).not.toBe(MAP_FAILED);
+    cleanups.push(() => libc().munmap(raw, 8 * PAGE));
+    const all = scanJson([String(process.pid)]);
+    expect(all.mappings.find((x) => x.start === hex(Number(raw)))).toMatchObject({ resident: 0, swapped: 0 });
+    const used = scanJson([String(process.pid), '--used']);
+    expect(used.mappings.length).toBeGreaterThan(5);
+    expect(used.mappings.length).toBeLessThan(all.mappings.length);
+    expect(used.mappings.every((x) => x.resident + x.swapped + ((x as { guard?: number }).guard ?? 0) > 0)).toBe(true);
+    expect(used.mappings.find((x) => x.start === hex(Number(raw)))).toBeUndefined();
+    expect(used.mappings.find((x) => x.start === at)).toMatchObject({ tracked: true, written: 2 });
   });
 
   it('defaults to its own process and writes an SVG picture', () => {
@@ -187,8 +224,35 @@ describeKernel('writewatch scan', () => {
     expect(r.stderr).toBe(`writewatch scan: no process with pid ${pidMax} (ENOENT: /proc/${pidMax} does not exist or the process exited)\n`);
   });
 
-  it('says a kernel thread has no address space, rather than that it does not exist', () => {
-    // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat; none are visible inside a pid namespace.
+  it('says a process with no address space (exited, unreaped; a kernel thread) has none, rather than that it does not exist', async () => {
+    // A zombie has a /proc entry but no mm, as a kernel thread has: the same ESRCH path, and one
+    // any machine can make (no kernel thread is visible inside a pid namespace). `sleep 0` exits
+    // and stays unreaped: its parent exec'd `sleep`, which never waits.
+    const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 600'], { stdio: 'ignore' });
+    cleanups.push(() => parent.kill('SIGKILL'));
+    let zombie: string | undefined;
+    await expect
+      .poll(() => {
+        zombie = readdirSync('/proc').find((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+            const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            return f[0] === 'Z' && Number(f[1]) === parent.pid;
+          } catch {
+            return false;
+          }
+        });
+        return zombie !== undefined;
+      }, { timeout: 60_000 })
+      .toBe(true);
+    const expectNoAddressSpace = (pid: string) => {
+      const r = cli([pid]);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`writewatch scan: pid ${pid} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
+    };
+    expectNoAddressSpace(zombie!);
+    // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat, where one is visible.
     const kthread = readdirSync('/proc').find((d) => {
       if (!/^\d+$/.test(d)) return false;
       try {
@@ -198,10 +262,7 @@ describeKernel('writewatch scan', () => {
         return false;
       }
     });
-    if (kthread === undefined) return;
-    const r = cli([kthread]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`writewatch scan: pid ${kthread} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
+    if (kthread !== undefined) expectNoAddressSpace(kthread);
   });
 
   it('fails clearly for a process it may not read', () => {

@@ -1,10 +1,13 @@
 // Save states for a large heap of state: snapshot 0 writes the whole memory, every later snapshot
 // writes only the pages written since the one before, and restoring the chain gives back the
 // exact bytes. The heap is a 64 MiB WebAssembly.Memory (an emulator's guest RAM) that also grows
-// halfway through; the workload is a toy game loop: a hot stack page, scattered object updates,
-// an append-only event log, and one big level load.
+// by a quarter halfway through; the workload is a toy game loop: a hot stack page, scattered
+// object updates, an append-only event log, and one big level load.
 //
-//   npx tsc -p . && node examples/incremental-snapshot/index.mjs [directory] [ticks]
+//   npx tsc -p . && node examples/incremental-snapshot/index.mjs [directory] [ticks] [MiB]
+//
+// MiB (default 64, a multiple of 16) scales the memory and every region of the workload with it:
+// a slow or emulated machine runs the same example on less memory.
 //
 // Snapshot file: "WWSNAP1\0", u32 seq, u32 byteLength (of the memory at that time), u32 runs,
 // then per run u32 offset, u32 length, and the bytes.
@@ -17,11 +20,14 @@ import { WriteWatch } from 'writewatch';
 const WASM_PAGE = 65536;
 const dir = process.argv[2] ?? mkdtempSync(join(tmpdir(), 'writewatch-snapshots-'));
 const ticks = Number(process.argv[3] ?? 16);
+const size = Number(process.argv[4] ?? 64) << 20;
+if (!(size >= 16 << 20 && size % (16 << 20) === 0)) throw new RangeError('MiB must be a multiple of 16');
 mkdirSync(dir, { recursive: true });
 for (const f of readdirSync(dir)) if (f.endsWith('.snap')) rmSync(join(dir, f));
 
-const memory = new WebAssembly.Memory({ initial: 1024, maximum: 1536 }); // 64 MiB, may grow to 96 MiB
-const ww = WriteWatch.track(memory, { maxByteLength: 1536 * WASM_PAGE });
+const initial = size / WASM_PAGE, maximum = initial + initial / 4; // grows by a quarter at the level load
+const memory = new WebAssembly.Memory({ initial, maximum });
+const ww = WriteWatch.track(memory, { maxByteLength: maximum * WASM_PAGE });
 const sha = (bytes) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 const MiB = (n) => (n / 1048576).toFixed(2) + ' MiB';
 
@@ -32,16 +38,16 @@ const rand = (n) => {
   return (seed >>> 0) % n;
 };
 
-let logEnd = 48 << 20; // the event log grows upward from 48 MiB
+let logEnd = (size / 4) * 3; // the event log grows upward from three quarters of the memory (48 MiB of 64)
 function tick(t) {
   const heap = new DataView(memory.buffer);
   for (let i = 0; i < 256; i++) heap.setUint32(i * 4, t * 1000 + i, true); // hot "stack" page
-  for (let i = 0; i < 300; i++) heap.setFloat64(rand(40 << 20) & ~7, t + i / 1000, true); // objects in the first 40 MiB
+  for (let i = 0; i < 300; i++) heap.setFloat64(rand((size / 8) * 5) & ~7, t + i / 1000, true); // objects in the first 5/8 (40 MiB of 64)
   for (let i = 0; i < 64; i++, logEnd += 24) heap.setUint32(logEnd, t * 64 + i, true); // event log
   if (t === ticks >> 1) {
-    // Level load: the memory grows by 16 MiB and half of the new part is filled.
-    const old = memory.grow(256) * WASM_PAGE;
-    new Uint8Array(memory.buffer, old, 8 << 20).fill(t & 0xff);
+    // Level load: the memory grows by a quarter (16 MiB of 64) and half of the new part is filled.
+    const old = memory.grow(initial / 4) * WASM_PAGE;
+    new Uint8Array(memory.buffer, old, size / 8).fill(t & 0xff);
   }
 }
 
@@ -100,16 +106,16 @@ let full = 0;
 let count = 0;
 for (let seq = 0; seq <= ticks; seq++) {
   if (seq > 0) tick(seq);
-  const size = memory.buffer.byteLength;
+  const length = memory.buffer.byteLength;
   const { runs, written } = snapshot(seq);
   hashes.push(sha(new Uint8Array(memory.buffer)));
   if (seq > 0) {
     incremental += written;
-    full += size;
+    full += length;
     count++;
   }
-  const pct = ((100 * written) / size).toFixed(seq === 0 ? 0 : 2);
-  console.log(`snapshot ${String(seq).padStart(2)}: ${String(runs).padStart(3)} runs, ${MiB(written).padStart(9)} written of ${MiB(size)} (${pct}%)  state ${hashes[seq]}`);
+  const pct = ((100 * written) / length).toFixed(seq === 0 ? 0 : 2);
+  console.log(`snapshot ${String(seq).padStart(2)}: ${String(runs).padStart(3)} runs, ${MiB(written).padStart(9)} written of ${MiB(length)} (${pct}%)  state ${hashes[seq]}`);
 }
 ww.close();
 

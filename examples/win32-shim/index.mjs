@@ -10,9 +10,11 @@ import * as w from 'writewatch/win32';
 import * as kernel32 from './kernel32.mjs';
 
 const hex = (n) => `0x${n.toString(16)}`;
+// Each named allocation with its size: an address is labelled by the allocation that holds it,
+// wherever mmap placed the allocations relative to each other.
 const names = new Map();
 const sym = (addr) => {
-  for (const [base, name] of names) if (addr >= base && addr < base + 0x100000n) return addr === base ? name : `${name}+${hex(addr - base)}`;
+  for (const [base, { name, size }] of names) if (addr >= base && addr < base + BigInt(size)) return addr === base ? name : `${name}+${hex(addr - base)}`;
   return addr === 0n ? 'NULL' : hex(addr);
 };
 const flags = (v, table) => table.filter(([, bit]) => v & bit).map(([n]) => n).join('|') || '0';
@@ -27,7 +29,7 @@ const peek32 = (addr) => new DataView(w.viewMemory(addr, 4)).getUint32(0, true);
 
 function VirtualAlloc(addr, size, type, prot, name) {
   const p = kernel32.VirtualAlloc(addr, size, type, prot);
-  if (name && p) names.set(p, name);
+  if (name && p) names.set(p, { name, size });
   log(`VirtualAlloc(${sym(addr)}, ${hex(size)}, ${flags(type, ALLOC)}, ${PROT[prot]}) = ${p ? sym(p) : `NULL (GetLastError ${kernel32.GetLastError()})`}`);
   return p;
 }

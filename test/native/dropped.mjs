@@ -2,11 +2,17 @@
  * Run with --expose-gc by test/50.resources.test.ts: WriteWatches (and the views over them) dropped
  * without close() must give back their userfaultfd and their mapping once collected. Prints JSON
  * with the userfaultfd count and the /proc/self/maps line count before, at the peak and after.
+ *
+ * `dropped.mjs N track`: N WriteWatch.track()s of SharedArrayBuffers the script keeps, dropped
+ * without close(): once collected, their userfaultfds are closed, nothing is registered for uffd-wp
+ * (smaps "uw"), and every buffer can be tracked again (no EBUSY). Prints `retracked` too.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { WriteWatch } from 'writewatch';
+import { probe, WriteWatch } from 'writewatch';
 
 const N = Number(process.argv[2] ?? 50);
+const TRACK = process.argv[3] === 'track';
+const PAGE = probe().pageSize;
 const uffds = () =>
   readdirSync('/proc/self/fd').filter((f) => {
     try {
@@ -25,23 +31,34 @@ async function settle() {
   }
 }
 
+const targets = [];
 function make() {
   // Distinct sizes keep the kernel from merging neighbouring mappings into one line of maps.
   for (let i = 0; i < N; i++) {
-    const ww = WriteWatch.allocate((i + 1) * 16 * 4096);
+    const ww = TRACK ? WriteWatch.track(targets[targets.push(new SharedArrayBuffer((i + 2) * 16 * PAGE)) - 1]) : WriteWatch.allocate((i + 1) * 16 * PAGE);
     const u8 = new Uint8Array(ww.buffer);
-    u8[4096 * (i % 16)] = 1;
+    u8[PAGE * (8 + (i % 8))] = 1; // a whole page inside either kind of buffer
     if (ww.get().length !== 1) throw new Error('tracking broken');
   }
 }
+const registered = () => (readFileSync('/proc/self/smaps', 'utf8').match(/^VmFlags:.*\buw\b/gm) ?? []).length;
 
 await settle();
 const before = { uffds: uffds(), maps: maps() };
 make();
-const peak = { uffds: uffds(), maps: maps() };
+const peak = { uffds: uffds(), maps: maps(), ...(TRACK ? { registered: registered() } : {}) };
 let after = peak;
 for (let round = 0; round < 100 && (after.uffds > before.uffds || after.maps > before.maps); round++) {
   await settle();
   after = { uffds: uffds(), maps: maps() };
 }
-process.stdout.write(`${JSON.stringify({ before, peak, after })}\n`);
+let retracked = 0;
+if (TRACK) {
+  after.registered = registered();
+  for (const sab of targets) {
+    const again = WriteWatch.track(sab); // EBUSY if a dropped one still held the registration
+    retracked++;
+    again.close();
+  }
+}
+process.stdout.write(`${JSON.stringify({ before, peak, after, retracked })}\n`);

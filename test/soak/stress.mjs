@@ -30,7 +30,13 @@ const WRITER = new URL('./writer.mjs', import.meta.url);
  * @param {(marks: Uint8Array) => void} o.getReset
  *        get with reset; sets marks[page] = 1 for each page reported
  * @param {() => number} o.getCount  get without reset: how many pages read as written
- * @param {number} o.durationMs
+ * @param {number} [o.durationMs]  the soak's window, in wall-clock time (npm run soak)
+ * @param {{ rounds: number, changes: number }} [o.work]  the tests' window, in work done: at least
+ *        `rounds` get+reset rounds that checked at least `changes` page-intervals with a write.
+ *        It starts once every writer is running and has written, so a slow machine checks as much
+ *        as a fast one, only later.
+ * @param {(r: object) => boolean} [o.until]  ends the window early once it returns true (a negative
+ *        control stops as soon as it caught the broken variant)
  * @param {number} [o.writers]  writer threads (default 2)
  * @param {number} [o.seed]
  * @param {(p: object) => void} [o.progress]  called about once a second with the running figures
@@ -67,7 +73,7 @@ export async function runStress(o) {
   }
   s0.set(s1);
 
-  const control = new SharedArrayBuffer(4);
+  const control = new SharedArrayBuffer(8); // [0]: stop flag, [1]: writers running
   const ctl = new Int32Array(control);
   const threads = [];
   for (let i = 0; i < writers; i++) {
@@ -78,6 +84,8 @@ export async function runStress(o) {
     w.once('error', reject);
     w.once('exit', (code) => (code === 0 ? resolve(0) : reject(new Error(`writer exited with ${code}`))));
   }));
+  let failure = null; // a writer that failed to start must end the wait below, not hang it
+  for (const d of done) d.catch((e) => (failure ??= e));
 
   const check = (sPrev, sCur, sNext, rPrev, rCur) => {
     // lost: changed between sCur and sNext (interval k) but in neither R_k (rPrev) nor R_k+1 (rCur)
@@ -105,14 +113,30 @@ export async function runStress(o) {
     }
   };
 
+  // The window starts only once every writer runs and the counters moved: starting a thread can take
+  // seconds on a loaded or emulated machine (5 of 6 runs there saw no write in a 2 s window).
+  const sum = () => { let t = 0; for (let p = 0; p < pages; p++) t += Atomics.load(counters, p * stride); return t; };
+  while (Atomics.load(ctl, 1) < writers || sum() === 0) {
+    if (failure) throw failure;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  // The writes made meanwhile are checked like the others: they fall in the first interval, after
+  // S_0 and R_0, so the first round's R_1 must report them.
+
   const started = Date.now();
   let lastProgress = started;
+  const work = o.work;
+  const more = () => {
+    if (o.until?.(result)) return false;
+    if (work) return result.iterations < work.rounds || result.changes < work.changes;
+    return Date.now() - started < durationMs;
+  };
   // Let the event loop breathe now and then so worker errors surface and progress prints.
   const yieldEvery = 256;
   // Rolling: s0 = S_k-1, s1 = S_k, marksPrev = R_k; each round reads S_k+1 and R_k+1.
   marksPrev.set(marks);
-  while (Date.now() - started < durationMs) {
-    for (let i = 0; i < yieldEvery; i++) {
+  while (more()) {
+    for (let i = 0; i < yieldEvery && (i === 0 || !o.until?.(result)); i++) {
       snapshot(s2);
       marks.fill(0);
       getReset(marks);

@@ -9,7 +9,7 @@ import koffi from 'koffi';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { address, pages, pageSize, seed, control } = workerData;
-const ctl = new Int32Array(control); // [0]: stop flag (also what the pauses wait on)
+const ctl = new Int32Array(control); // [0]: stop flag (also what the pauses wait on), [1]: writers running
 const counters = new Uint32Array(koffi.view(address, pages * pageSize));
 const stride = pageSize / 4;
 let x = seed | 1;
@@ -22,6 +22,7 @@ function next() {
 }
 
 let writes = 0;
+Atomics.add(ctl, 1, 1); // running: the checker's window may start
 while (Atomics.load(ctl, 0) === 0) {
   const mode = next() & 15;
   if (mode === 0) {
