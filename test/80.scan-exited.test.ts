@@ -1,13 +1,17 @@
 /**
  * Kernel differences `writewatch scan` must not depend on: a process that has exited (ESRCH on
  * most kernels, an empty answer on some: 6.12.95, 7.2.13, 7.3-rc7) is an error, never an empty
- * map; and the label of a process is its program, not the main thread's name (Node 24 renames
- * it `MainThread`, 26 `node-MainThread`).
+ * map; the label of a process is its program, not the main thread's name (Node 24 renames it
+ * `MainThread`, 26 `node-MainThread`); addresses past 2^47 (5-level paging) are addresses.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import koffi from 'koffi';
 import { afterEach, beforeAll, expect, it } from 'vitest';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
+import { libc } from '../src/libc/libc.js';
+import { PAGE_IS } from '../src/pagemap/abi.js';
 import { addressSpaceAlive } from '../src/pagemap/alive.js';
 import { PagemapQuery } from '../src/pagemap/query.js';
 import { openPagemap } from '../src/pagemap/raw.js';
@@ -129,5 +133,29 @@ describeKernel('the process label of `writewatch scan`', () => {
     const r = cli([String(child.pid), '--json']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout).comm).toBe(readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim());
+  });
+});
+
+describeKernel('an address space past 2^47 (x86_64 5-level paging, arm64 52-bit VA)', () => {
+  it('a mapping placed as high as the kernel allows is scanned and queried like any other', () => {
+    const length = 8 * PAGE;
+    // A hint of 2^55: honoured where the user address space is that big (x86_64 with 5-level
+    // paging), the highest free place otherwise. Either way the address must work unchanged.
+    const p = libc().mmap(2n ** 55n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint;
+    expect(p).not.toBe(MAP_FAILED);
+    cleanups.push(() => libc().munmap(p, length));
+    const address = Number(p);
+    expect(BigInt(address)).toBe(p); // page-aligned addresses below 2^56 are exact doubles
+    const u8 = new Uint8Array(koffi.view(p, length));
+    u8[0] = 1;
+    u8[3 * PAGE] = 1;
+    u8[7 * PAGE] = 1;
+    using q = PagemapQuery.open('self', { required: PAGE_IS.PRESENT, returnMask: 0 });
+    expect(q.count(address, address + length)).toBe(3);
+    expect([...q.regions(address, address + length)].map((r) => (r.start - address) / PAGE)).toEqual([0, 3, 7]);
+    // The residency scan has the mapping (merged with a neighbour or not) as a scanned number.
+    const m = scanResidency('self').mappings.find((x) => x.start <= address && address < x.end);
+    expect(m).toMatchObject({ scanned: true });
+    expect(m!.resident).toBeGreaterThanOrEqual(3);
   });
 });
