@@ -37,7 +37,7 @@ if (what === 'probe') {
   line({ passed, failed: failed.length, skipped, gate_failures: gate, seconds: extra });
   for (const f of failed) {
     if (f.gate && what === 'gated') continue;
-    const msg = String(f.msg).split('\n').filter((l) => l.trim() && !/STACK_TRACE_ERROR/.test(l))[0] ?? '';
+    const msg = String(f.msg).split('\n').filter((l) => l.trim() && !/STACK_TRACE_ERROR|^\s*at /.test(l))[0] ?? '';
     console.log(`@@WW fail ${f.file.replace(/^.*\/project\//, '')} > ${f.title} :: ${msg.trim().slice(0, 240)}`);
   }
   if (what === 'gated') {
