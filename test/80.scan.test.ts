@@ -134,21 +134,36 @@ function regionsOf(q: PagemapQuery, r: Region): string[] {
 }
 
 describeKernel('pagemap categories', () => {
-  it('probes the category bits the kernel accepts: at least the 6.7 set, and never an unknown bit', () => {
+  it('probes the category bits the kernel accepts: at least the 6.7 set, and exactly what the kernel answers to, newer bits included', () => {
     const fd = openPagemap('self');
     try {
       const accepted = acceptedCategories(fd);
       expect(accepted & PM_SCAN_CATEGORIES_6_7).toBe(PM_SCAN_CATEGORIES_6_7);
-      for (let bit = 1; bit < 1 << 12; bit <<= 1) expect(scanAccepts(fd, bit)).toBe((accepted & bit) !== 0);
+      // Bits past ours (7.3's PAGE_IS_ACCESSED = bit 9) are in the mask when the kernel takes them.
+      for (let bit = 1; bit <= 0xffff; bit <<= 1) expect(scanAccepts(fd, bit), `bit 0x${bit.toString(16)}`).toBe((accepted & bit) !== 0);
+      // The kernel's checks are real: some bit is always refused (an ABI with 16 categories is far off).
+      expect(accepted).not.toBe(0xffff);
       expect(categoryNames(0x28)).toEqual(['PRESENT', 'PFNZERO']);
+      expect(categoryNames(0x228)).toEqual(['PRESENT', 'PFNZERO', 'ACCESSED']);
+      expect(categoryNames(1 << 12)).toEqual(['BIT12']);
     } finally {
       closeFd(fd);
     }
   });
 
-  it('refuses a mask with a bit the kernel does not know, naming it', () => {
+  it('refuses a mask with a bit the kernel does not know, naming it; takes the ones it knows', () => {
     using q = PagemapQuery.open('self');
-    expect(() => PagemapQuery.open('self', { required: 1 << 9 })).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_UNSUPPORTED' }));
+    let unknown = 1;
+    while (q.accepted & unknown) unknown <<= 1;
+    expect(() => PagemapQuery.open('self', { required: unknown })).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_UNSUPPORTED' }));
+    expect(() => PagemapQuery.open('self', { returnMask: unknown })).toThrow(new RegExp(`PAGE_IS_${categoryNames(unknown)[0]}`));
+    // Every bit the kernel accepts is usable, ours or newer.
+    for (let bit = 1; bit <= q.accepted; bit <<= 1) {
+      if (q.accepted & bit) {
+        using b = PagemapQuery.open('self', { returnMask: bit });
+        expect(b.returnMask).toBe(bit);
+      }
+    }
     if (!(q.accepted & PAGE_IS.GUARD)) {
       expect(() => PagemapQuery.open('self', { anyOf: PAGE_IS.GUARD })).toThrow(/PAGE_IS_GUARD/);
     }

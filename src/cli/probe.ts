@@ -2,6 +2,7 @@
  * `writewatch probe`: whether write watching works in this process, and if not, what to change.
  * The exit status is the answer (0 supported, 1 not) so scripts and CI can gate on it.
  */
+import { categoryNames as pagemapCategoryNames } from '../pagemap/categories.js';
 import { probe, type ProbeResult } from '../probe.js';
 
 export const usage = 'writewatch probe [--json]   check kernel and sandbox support (exit 0 when supported)';
@@ -49,12 +50,9 @@ export function format(r: ProbeResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-// PAGE_IS_* bit names in bit order (include/uapi/linux/fs.h); kept local so the CLI text does not
-// depend on the order of an object's keys.
-const CATEGORY_NAMES = ['WPALLOWED', 'WRITTEN', 'FILE', 'PRESENT', 'SWAPPED', 'PFNZERO', 'HUGE', 'SOFT_DIRTY', 'GUARD'];
-
 function categoryNames(mask: number): string {
-  const names = CATEGORY_NAMES.filter((_, bit) => (mask & (1 << bit)) !== 0);
+  // The library's names: bits newer than ours (7.3's ACCESSED) are named too, not dropped.
+  const names = pagemapCategoryNames(mask);
   return names.length ? names.join(' ') : 'none';
 }
 

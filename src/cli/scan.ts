@@ -3,6 +3,7 @@
  * queries (present, swapped, zero page, huge), as a table, a picture (`--map`, `--svg`) or JSON.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { UnsupportedError } from '../errors.js';
 import { categoryNames } from '../pagemap/categories.js';
 import { CLASS, CLASSES, bucketPages, scanResidency, type MappingResidency, type ProcessResidency } from '../pagemap/residency.js';
@@ -95,7 +96,7 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   if (a.used) result.mappings = result.mappings.filter((m) => m.resident + m.swapped + m.guard > 0);
-  const comm = readComm(a.pid);
+  const comm = processName(a.pid);
   if (a.svg) writeFileSync(a.svg, renderSvg(result, `pid ${pidText} (${comm})`));
   if (a.json) process.stdout.write(`${JSON.stringify(toJson(result, pidText, comm, a.map), null, 2)}\n`);
   else process.stdout.write(renderText(result, pidText, comm, a.map, a.width));
@@ -108,6 +109,7 @@ function explain(e: unknown, pid: string): string {
   switch (err.code) {
     case 'ESRCH':
       // open() of /proc/<pid>/pagemap is ESRCH when the task has no mm: kernel threads, exiting tasks.
+      if (processState(pid) === 'Z') return `pid ${pid} has exited (ESRCH: a zombie its parent has not reaped yet; no address space is left to scan)`;
       if (existsSync(`/proc/${pid}`)) return `pid ${pid} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)`;
     // fallthrough
     case 'ENOENT':
@@ -124,11 +126,36 @@ function explain(e: unknown, pid: string): string {
   }
 }
 
-function readComm(pid: number | 'self'): string {
+/**
+ * The name `ps` shows in its COMMAND column: the program of argv[0] (`node`, `python3`), not
+ * /proc/<pid>/comm, which is the main thread's name and which Node renames (`MainThread` on 24,
+ * `node-MainThread` on 26). Processes that rewrite their argv into a title (`nginx: master
+ * process`) and kernel threads (no argv) keep their comm, as ps does for them.
+ */
+function processName(pid: number | 'self'): string {
+  let comm = '?';
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
-    return '?';
+    // gone or not ours: argv may still tell
+  }
+  let argv0 = '';
+  try {
+    argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+  } catch {
+    return comm;
+  }
+  if (argv0 === '' || /[\s:]/.test(argv0)) return comm;
+  return basename(argv0);
+}
+
+/** The state letter of /proc/<pid>/stat (after the parenthesised comm, which may hold spaces). */
+function processState(pid: string): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return '';
   }
 }
 

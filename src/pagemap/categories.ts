@@ -1,7 +1,9 @@
 /**
  * Which PAGE_IS_* bits this kernel accepts. Any mask bit outside the kernel's
- * PM_SCAN_CATEGORIES is EINVAL (6.7 knows 0x7f, 6.8 adds SOFT_DIRTY, 6.16 adds GUARD), so callers
- * probe once and use only what is accepted, as CRIU's `check_pagemap()` does.
+ * PM_SCAN_CATEGORIES is EINVAL (6.7 knows 0x7f, 6.8 adds SOFT_DIRTY, 6.16 adds GUARD, 7.3 adds
+ * ACCESSED), so callers probe once and use only what is accepted, as CRIU's `check_pagemap()` does.
+ * The probe goes past the bits this library names: a kernel newer than us answers with its own
+ * set, and the accepted mask says so instead of stopping at our last bit.
  */
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
@@ -19,6 +21,12 @@ export function scanAccepts(fd: number, mask: number): boolean {
   u64[PM_SCAN_ARG.return_mask] = BigInt(PAGE_IS.WRITTEN);
   return libc().ioctl(fd, PAGEMAP_SCAN, u64) === 0;
 }
+
+/**
+ * Bits probed: every bit a mask argument may carry (the query checks masks against 0xffff).
+ * Bits above ours cost one zero-length ioctl each, once per process.
+ */
+export const PM_SCAN_CATEGORIES_PROBED = 0xffff;
 
 let accepted: number | undefined;
 
@@ -42,14 +50,25 @@ export function acceptedCategories(fd: number): number {
   if (!answersPagemapScan(fd)) return 0;
   if (accepted !== undefined) return accepted;
   let mask = 0;
-  for (let bit = 1; bit <= PM_SCAN_CATEGORIES_ALL; bit <<= 1) if (scanAccepts(fd, bit)) mask |= bit;
+  for (let bit = 1; bit <= PM_SCAN_CATEGORIES_PROBED; bit <<= 1) if (scanAccepts(fd, bit)) mask |= bit;
   accepted = mask;
   return mask;
 }
 
 const NAMES = Object.keys(PAGE_IS) as PageCategory[];
 
-/** `0x28` → `['PRESENT', 'PFNZERO']`, for messages and JSON. */
-export function categoryNames(bits: number): PageCategory[] {
-  return NAMES.filter((n) => (bits & PAGE_IS[n]) !== 0);
+/**
+ * Names of kernel bits past `PAGE_IS` (which the ABI test pins to what this library uses):
+ * PAGE_IS_ACCESSED is bit 9 on Linux 7.3. Bits nobody named yet read `BIT<n>`.
+ */
+const NEWER: Record<number, string> = { 9: 'ACCESSED' };
+
+/** `0x28` → `['PRESENT', 'PFNZERO']`, `0x200` → `['ACCESSED']`, `0x400` → `['BIT10']`, for messages and JSON. */
+export function categoryNames(bits: number): string[] {
+  const out: string[] = NAMES.filter((n) => (bits & PAGE_IS[n]) !== 0);
+  for (let bit = 0; bit < 32; bit++) {
+    if ((bits & (1 << bit)) === 0 || (PM_SCAN_CATEGORIES_ALL & (1 << bit)) !== 0) continue;
+    out.push(NEWER[bit] ?? `BIT${bit}`);
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { SystemCallError } from '../errors.js';
 
 export interface MapsEntry {
-  /** Hex as printed, `[vsyscall]` lies above 2^53 and would not survive as a number. */
+  /** Hex as printed: `[vsyscall]` lies above 2^56 and would not survive as a number. */
   startHex: string;
   endHex: string;
   /**
@@ -48,9 +48,10 @@ export function parseMaps(text: string): MapsEntry[] {
   return out;
 }
 
+/** Page-aligned addresses below 2^56 (x86_64 5-level paging) are exact doubles, safe integers or not. */
 function userAddress(hex: string): number {
   const n = parseInt(hex, 16);
-  return Number.isSafeInteger(n) ? n : NaN;
+  return n <= 2 ** 56 ? n : NaN;
 }
 
 /**

