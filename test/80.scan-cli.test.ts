@@ -224,7 +224,7 @@ describeKernel('writewatch scan', () => {
     expect(r.stderr).toBe(`writewatch scan: no process with pid ${pidMax} (ENOENT: /proc/${pidMax} does not exist or the process exited)\n`);
   });
 
-  it('says a process with no address space (exited, unreaped; a kernel thread) has none, rather than that it does not exist', async () => {
+  it('says a process with no address space has exited (a zombie) or has none (a kernel thread), rather than that it does not exist', async () => {
     // A zombie has a /proc entry but no mm, as a kernel thread has: the same ESRCH path, and one
     // any machine can make (no kernel thread is visible inside a pid namespace). `sleep 0` exits
     // and stays unreaped: its parent exec'd `sleep`, which never waits.
@@ -245,13 +245,14 @@ describeKernel('writewatch scan', () => {
         return zombie !== undefined;
       }, { timeout: 60_000 })
       .toBe(true);
-    const expectNoAddressSpace = (pid: string) => {
+    const expectNoAddressSpace = (pid: string, why: string) => {
       const r = cli([pid]);
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe(`writewatch scan: pid ${pid} has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)\n`);
+      expect(r.stderr).toBe(`writewatch scan: pid ${pid} ${why}\n`);
     };
-    expectNoAddressSpace(zombie!);
+    // A zombie is named for what it is: exited, its parent not having reaped it.
+    expectNoAddressSpace(zombie!, 'has exited (ESRCH: a zombie its parent has not reaped yet; no address space is left to scan)');
     // PF_KTHREAD (0x00200000) in field 9 of /proc/<pid>/stat, where one is visible.
     const kthread = readdirSync('/proc').find((d) => {
       if (!/^\d+$/.test(d)) return false;
@@ -262,7 +263,7 @@ describeKernel('writewatch scan', () => {
         return false;
       }
     });
-    if (kthread !== undefined) expectNoAddressSpace(kthread);
+    if (kthread !== undefined) expectNoAddressSpace(kthread, 'has no user address space to scan (ESRCH: a kernel thread, or a process that is exiting)');
   });
 
   it('fails clearly for a process it may not read', () => {
