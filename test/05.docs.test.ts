@@ -32,12 +32,6 @@ describe('05 docs: the blocks are well-formed', () => {
   });
 });
 
-/**
- * Pages other helpers are writing at the same time (COMMON.md, "Who owns what"): README.md links
- * them already. A link to one of these may dangle until it lands; any other dangling link fails.
- */
-const PENDING = new Set(['docs/semantics.md', 'docs/reliability.md', 'docs/platforms.md', 'docs/mechanisms.md', 'docs/performance.md']);
-
 describe('05 docs: links', () => {
   it('every relative link and anchor of README.md and docs/*.md exists', () => {
     const bad: string[] = [];
@@ -45,7 +39,7 @@ describe('05 docs: links', () => {
       for (const l of relativeLinks(f, readFileSync(join(root, f), 'utf8'))) {
         const where = `${l.file}:${l.line} -> ${l.target}${l.anchor ? `#${l.anchor}` : ''}`;
         if (!existsSync(join(root, l.target))) {
-          if (!PENDING.has(l.target)) bad.push(`${where}: no such file`);
+          bad.push(`${where}: no such file`);
           continue;
         }
         if (l.anchor && l.target.endsWith('.md') && !anchors(readFileSync(join(root, l.target), 'utf8')).has(l.anchor)) {
