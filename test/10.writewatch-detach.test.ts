@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { describeKernel } from './support/kernel.js';
 
 const root = join(import.meta.dirname, '..');
@@ -37,7 +38,7 @@ describeKernel('10 WriteWatch: how close() detaches, per Node version', () => {
       }
       console.log(JSON.stringify({ flags, abLength: ab.byteLength, u8Length: u8.length, aliases }));
     `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect([out.abLength, out.u8Length]).toEqual([0, 0]); // detached either way

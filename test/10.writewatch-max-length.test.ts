@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { constants } from 'node:buffer';
 import { expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
@@ -30,7 +31,7 @@ describeKernel('WriteWatch.allocate past buffer.constants.MAX_LENGTH', () => {
     const r = spawnSync('bash', ['-c', `ulimit -v ${3 * 1024 * 1024} && exec "$0" --input-type=module -e "$1"`, process.execPath, source], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: CHILD_TIMEOUT,
     });
     expect(r.stderr).toBe('');
     const { max, out } = JSON.parse(r.stdout);

@@ -4,22 +4,10 @@
  * stop it: close() must neither let it fault (it segfaulted) nor let its late write land in memory
  * mapped later for someone else. Run in a child process: the failure mode is SIGSEGV.
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeKernel } from './support/kernel.js';
+import { runWriter } from './support/native-writer.js';
 
-const root = join(import.meta.dirname, '..');
-
-function runWriter(api: 'ww' | 'win32', op: 'fifo' | 'randomFill'): any {
-  const r = spawnSync(process.execPath, ['--expose-gc', join(root, 'test/native/native-writer.mjs'), api, op], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
-  return JSON.parse(r.stdout);
-}
 
 describeKernel('close() while Node\'s thread pool writes into the buffer', () => {
   it('fs.read blocked on a FIFO writes after close(): into a placeholder, never into a newcomer at that address', () => {

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 
 const root = join(import.meta.dirname, '..');
 const hasCc = spawnSync(process.env.CC || 'cc', ['--version']).status === 0;
@@ -17,7 +18,7 @@ it('bench/compare.mjs --quick: every row measured, every method found exactly th
   const dir = mkdtempSync(join(tmpdir(), 'ww-bench-compare-'));
   try {
     const json = join(dir, 'r.json');
-    const run = spawnSync(process.execPath, ['bench/compare.mjs', '--quick', '--json', json], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+    const run = spawnSync(process.execPath, ['bench/compare.mjs', '--quick', '--json', json], { cwd: root, encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(run.status, run.stderr).toBe(0);
     const r = JSON.parse(readFileSync(json, 'utf8'));
     expect(r.rows.length).toBe(r.sizes.length * (r.fractions.length + 2)); // populated: every fraction; sparse: 0 and 1 %

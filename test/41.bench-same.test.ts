@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { describeKernel } from './support/kernel.js';
 
 const root = join(import.meta.dirname, '..');
@@ -26,7 +27,7 @@ describeKernel('npm run bench -- --quick --only same,parallel', () => {
     run = spawnSync(process.execPath, ['bench/run.mjs', '--quick', '--only', 'same,parallel', '--reps', '3', '--out', dir, '--json', join(dir, 'r.json')], {
       cwd: root,
       encoding: 'utf8',
-      timeout: 110_000,
+      timeout: CHILD_TIMEOUT,
     });
     r = existsSync(join(dir, 'r.json')) ? JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) : undefined;
   }, 120_000);

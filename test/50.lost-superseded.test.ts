@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
@@ -194,7 +195,7 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
 
   it('superseded and dropped without close(): the garbage collector does not unmap the newcomer (child process)', () => {
     const script = fileURLToPath(new URL('./native/dropped-superseded.mjs', import.meta.url));
-    const r = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--expose-gc', script], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.sameAddress).toBe(true);
@@ -205,7 +206,7 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
   it('threads that first use the library at the same moment agree on one process-wide registry (child process)', () => {
     const script = fileURLToPath(new URL('./native/registry-race.mjs', import.meta.url));
     for (let round = 0; round < 3; round++) {
-      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.answers.every((a: string) => /^\d+$/.test(a))).toBe(true);

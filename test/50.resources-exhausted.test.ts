@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { SystemCallError, explainResourceError, isResourceError } from '../src/errors.js';
 import { describeKernel } from './support/kernel.js';
 
@@ -14,7 +15,7 @@ const script = fileURLToPath(new URL('./native/exhausted.mjs', import.meta.url))
 
 describeKernel('50 exhausted resources: EMFILE, ENFILE, ENOMEM are system errors, not ERR_WRITEWATCH_UNSUPPORTED', () => {
   it('a full fd table: allocate/track throw EMFILE, probe names it, virtualAlloc fails with 8, then all work again', () => {
-    const r = spawnSync('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${script}"`], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${script}"`], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     // Nothing open yet: /proc/self/pagemap is the descriptor that cannot be had.

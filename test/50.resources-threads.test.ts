@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const script = fileURLToPath(new URL('./native/worker-fds.mjs', import.meta.url));
@@ -15,7 +16,7 @@ const WORKERS = 50;
 
 describeKernel('50 resources per thread: a worker leaves no descriptor behind', () => {
   it(`${WORKERS} workers that allocate, track and end four ways leave the fd count where it was`, () => {
-    const r = spawnSync(process.execPath, [script, String(WORKERS)], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [script, String(WORKERS)], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.status, r.stderr).toBe(0);
     const { before, lingering, after, answers } = JSON.parse(r.stdout);
     console.log(`${WORKERS} workers: fds ${before} -> ${lingering} (before the next library call) -> ${after}`);

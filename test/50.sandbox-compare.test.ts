@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { cc, compile } from './native/build.js';
 import { CI, kernel } from './support/kernel.js';
 
@@ -36,7 +37,7 @@ interface Report {
 
 function run(opts: string[]): Report | null {
   const launcher = compile('sandbox-exec');
-  const r = spawnSync(launcher, [...opts, '--', process.execPath, report], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(launcher, [...opts, '--', process.execPath, report], { cwd: root, encoding: 'utf8', timeout: CHILD_TIMEOUT });
   if (r.status === SETUP_FAILED && !CI) return null; // cannot build this sandbox here: nothing to check
   expect(r.stderr, String(r.stderr)).not.toMatch(/Error|sandbox-exec/);
   expect(r.status).toBe(0);

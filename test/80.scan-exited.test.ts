@@ -9,6 +9,7 @@ import { closeSync, existsSync, readFileSync, readlinkSync, realpathSync } from 
 import { basename, join, resolve } from 'node:path';
 import koffi from 'koffi';
 import { afterEach, beforeAll, expect, it } from 'vitest';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
 import { libc } from '../src/libc/libc.js';
 import { PAGE_IS } from '../src/pagemap/abi.js';
@@ -29,7 +30,7 @@ afterEach(() => {
 });
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [main, 'scan', ...args], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
