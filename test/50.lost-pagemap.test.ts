@@ -3,14 +3,15 @@
  * its st_dev:st_ino are recorded at open, and when the number is closed behind the library's back
  * or names another file (EBADF, ENOTTY or EINVAL from the ioctl), it is forgotten — never closed:
  * the number is someone else's — and a fresh one is opened, so answers stay exact. A number
- * dup2'ed to another process's pagemap answers the ioctl without error: that is caught at the
- * next allocate()/track()/VirtualAlloc (docs/reliability.md says why not on every get).
+ * dup2'ed to another process's pagemap answers the ioctl without error, with "nothing written" (our
+ * addresses are holes there): an empty answer reads the file position the library set back (one
+ * lseek), and allocate()/track()/VirtualAlloc check st_dev:st_ino.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
-import { WriteWatch } from '../src/index.js';
+import { pagemap, WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const lib = koffi.load('libc.so.6');
@@ -122,6 +123,80 @@ describeKernel('50 pagemap descriptor not ours: re-opened, never an all-clean an
       close(fd);
     } finally {
       child.kill();
+    }
+  });
+});
+
+describeKernel('50 pagemap descriptor dup2\'ed to another process\'s pagemap, no allocate() in between', () => {
+  /** Puts another process's pagemap at the library's number; returns the number and a cleanup. */
+  async function foreignAtLibraryFd(): Promise<{ fd: number; child: ReturnType<typeof spawn> }> {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const fd = libraryPagemapFd();
+    const foreign = open(`/proc/${child.pid}/pagemap`, 0);
+    expect(foreign, 'opening another process\'s pagemap needs ptrace access (same uid)').toBeGreaterThanOrEqual(0);
+    expect(dup2(foreign, fd)).toBe(fd);
+    close(foreign);
+    return { fd, child };
+  }
+
+  it('negative control: a scan through that number answers "nothing written" for written pages', async () => {
+    const { ww, u8 } = tracker();
+    u8[0] = u8[5 * PAGE] = 1;
+    const { fd, child } = await foreignAtLibraryFd();
+    try {
+      // The raw scanner on the foreign number: our addresses are holes in that process.
+      const scanner = new pagemap.WrittenScanner(() => fd, PAGE);
+      const start = Number(koffi.address(ww.buffer));
+      const seen: number[] = [];
+      scanner.scan(start, start + SIZE, false, 0, { region: (s: number) => seen.push(s) });
+      expect(seen).toEqual([]);
+      // The library itself notices (the file position it set is not there) and asks its own pagemap.
+      expect(ww.get()).toEqual([0, 5 * PAGE]);
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(`/proc/${child.pid}/pagemap`); // left alone
+    } finally {
+      close(fd);
+      child.kill();
+    }
+  });
+
+  for (const call of ['get', 'get reset', 'getInto', 'ranges'] as const) {
+    it(`${call}: re-opens ours at once and answers exactly, never all-clean`, async () => {
+      const { ww, u8 } = tracker();
+      u8[2 * PAGE] = u8[9 * PAGE] = 1;
+      const { fd, child } = await foreignAtLibraryFd();
+      try {
+        if (call === 'get') expect(ww.get()).toEqual([2 * PAGE, 9 * PAGE]);
+        else if (call === 'get reset') expect(ww.get({ reset: true })).toEqual([2 * PAGE, 9 * PAGE]);
+        else if (call === 'getInto') {
+          const out = new Float64Array(4);
+          expect(ww.getInto(out)).toBe(2);
+          expect([...out.subarray(0, 2)]).toEqual([2 * PAGE, 9 * PAGE]);
+        } else expect(ww.ranges()).toEqual([{ offset: 2 * PAGE, length: PAGE }, { offset: 9 * PAGE, length: PAGE }]);
+        expect(pagemapFds()).toHaveLength(1); // ours again, on a new number
+        expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(`/proc/${child.pid}/pagemap`);
+      } finally {
+        close(fd);
+        child.kill();
+      }
+    });
+  }
+
+  it('win32 GetWriteWatch: re-opens ours at once and answers exactly', async () => {
+    const w = await import('../src/win32/index.js');
+    const base = w.virtualAlloc(0n, SIZE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(base).not.toBe(0n);
+    const { fd, child } = await foreignAtLibraryFd();
+    try {
+      new Uint8Array(w.viewMemory(base, SIZE))[4 * PAGE] = 1;
+      const addrs = new BigUint64Array(16), count = { value: 16 }, gran = { value: 0 };
+      expect(w.getWriteWatch(w.WRITE_WATCH_FLAG_RESET, base, SIZE, addrs, count, gran)).toBe(0);
+      expect(count.value).toBe(1);
+      expect(addrs[0]).toBe(base + BigInt(4 * PAGE));
+    } finally {
+      close(fd);
+      child.kill();
+      w.virtualFree(base, 0, w.MEM_RELEASE);
     }
   });
 });

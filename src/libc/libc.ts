@@ -25,6 +25,7 @@ export interface Libc {
   madvise(addr: bigint, length: number, advice: number): number;
   /** `addr` as a number: called on every get/reset, where a BigInt would be an allocation. */
   msync(addr: number | bigint, length: number | bigint, flags: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
   sysconf(name: number): number;
   /** The process-wide registry's backing file (process/registry.ts). */
   memfd_create(name: string, flags: number): number;
@@ -54,6 +55,7 @@ function load(): Libc {
     mprotect: f('int mprotect(void *addr, size_t length, int prot)'),
     madvise: f('int madvise(void *addr, size_t length, int advice)'),
     msync: f('int msync(uintptr_t addr, size_t length, int flags)'),
+    lseek: f('long lseek(int fd, long offset, int whence)'),
     sysconf: f('long sysconf(int name)'),
     memfd_create: f('int memfd_create(const char *name, unsigned int flags)'),
     ftruncate: f('int ftruncate(int fd, int64_t length)'),

@@ -22,6 +22,17 @@ let pid = -1;
 let slot = -1;
 let scanner: WrittenScanner | undefined;
 
+const SEEK_SET = 0;
+const SEEK_CUR = 1;
+/**
+ * A file position only this thread's pagemap descriptor has (PAGEMAP_SCAN and pread leave it
+ * alone). Reading it back is one lseek, cheaper than fstat, so get() can afford it whenever a scan
+ * answers "nothing written": the answer a number dup2'ed to another process's pagemap gives, our
+ * addresses being holes there.
+ */
+const CANARY = 0x1000_0000 + Math.floor(Math.random() * 0x0fff_ffff);
+let positioned = false;
+
 function currentPid(): number {
   return libc().syscall0(arch().SYS_getpid);
 }
@@ -38,6 +49,7 @@ export function selfPagemapFd(): number {
     }
     fd = opened;
     pid = currentPid();
+    positioned = libc().lseek(fd, CANARY, SEEK_SET) === CANARY;
     debug('opened /proc/self/pagemap as fd %d (pid %d)', fd, pid);
     atThreadExit(closeSelfPagemap); // a worker's fd would otherwise outlive it
   }
@@ -69,6 +81,22 @@ export function verifyPagemap(): boolean {
   fd = -1;
   forgetFd(slot);
   return false;
+}
+
+/**
+ * After a scan that found nothing written: whether the pagemap fd is still ours, by its file
+ * position (one lseek), falling back to st_dev:st_ino when the position moved (someone read the
+ * fd). If it is not ours, forgets the number as verifyPagemap() does and returns false: the caller
+ * asks again on a fresh descriptor. An empty answer changed nothing (no page was re-protected), so
+ * asking again is safe.
+ */
+export function pagemapStillOurs(): boolean {
+  if (fd < 0 || !positioned) return true;
+  const c = libc();
+  if (c.lseek(fd, 0, SEEK_CUR) === CANARY) return true;
+  if (!verifyPagemap()) return false;
+  c.lseek(fd, CANARY, SEEK_SET); // ours, only moved: put the canary back
+  return true;
 }
 
 /** The shared scanner over this process's pagemap. */

@@ -23,7 +23,7 @@ import createDebug from 'debug';
 import { LostError } from '../errors.js';
 import { getPageSize } from '../libc/libc.js';
 import type { RegionSink } from '../pagemap/written.js';
-import { selfScanner } from '../pagemap/self.js';
+import { pagemapStillOurs, selfScanner } from '../pagemap/self.js';
 import { assertTracked, pagemapReplaced } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';
@@ -195,6 +195,8 @@ export function ntGetWriteWatch(
     assertTracked(start, end, reset);
     checked = true;
     selfScanner().scan(start, end, reset, max, sink);
+    // "Nothing written" is also what a number dup2'ed to another process's pagemap answers.
+    if (sink.count === 0 && !pagemapStillOurs()) return ntGetWriteWatch(flags, base, size, addresses, count, granularity);
   } catch (e) {
     // Our pagemap fd was closed or replaced behind our back: nothing was reset yet, so again on a fresh one.
     if ((!checked || !reset) && pagemapReplaced(e)) return ntGetWriteWatch(flags, base, size, addresses, count, granularity);

@@ -14,7 +14,7 @@ import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '
 import { MADV_NOHUGEPAGE } from '../libc/abi.js';
 import { getPageSize } from '../libc/libc.js';
 import { checkAllocationLength, Mapping } from '../memory/mapping.js';
-import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
+import { checkPagemapOwner, pagemapStillOurs, selfScanner } from '../pagemap/self.js';
 import type { ResetGuard, WrittenScanner } from '../pagemap/written.js';
 import { Userfaultfd } from '../uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
@@ -342,6 +342,11 @@ export class WriteWatch {
       this.#assertTracked(scanner.bounds, r.reset && !guarded);
       checked = true;
       scanner.scanBounds(r.reset, r.maxPages, sink);
+      // "Nothing written" is also what a number dup2'ed to another process's pagemap answers.
+      if ((sink !== null ? sink.out.length === 0 : scanner.count === k) && !pagemapStillOurs()) {
+        scanner.guard = null;
+        this.#scan(w, r, sink);
+      }
     } catch (e) {
       scanner.guard = null;
       // A guarded scan that failed has undone its resets: it changed nothing and may run again.
