@@ -4,18 +4,11 @@
  * which bytes of the buffer are tracked (a plain buffer's partial first and last pages are not).
  */
 import { expect, it } from 'vitest';
+import { codeOf } from './support/errors.js';
 import { WriteWatch } from '../src/index.js';
 import { checkOptions } from '../src/writewatch/args.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-}
 
 it('checkOptions refuses unknown keys, inherited ones too, and names the key', () => {
   for (const bad of [{ lenght: 5 }, { offset: 0, rest: true }, { maxpages: 1 }, Object.create({ lenght: 5 })]) {

@@ -8,12 +8,12 @@
  * address, or a test mapping MAP_FIXED there), never by hoping that mmap reuses it.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
+import { uffdFds } from './support/fds.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
 import { WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
@@ -53,17 +53,6 @@ function stale(): { ww: WriteWatch; uffd: number } {
   return { ww, uffd: fresh[0] };
 }
 
-function uffdFds(): Set<number> {
-  const fds = new Set<number>();
-  for (const name of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === 'anon_inode:[userfaultfd]') fds.add(Number(name));
-    } catch {
-      /* the directory listing's own fd */
-    }
-  }
-  return fds;
-}
 
 /** Every call of a stale WriteWatch throws LostError and writes nothing into the caller's array. */
 function expectEveryCallLost(ww: WriteWatch): void {

@@ -4,9 +4,10 @@
  * every reading and resetting method throws ERR_WRITEWATCH_LOST, while a request that avoids the
  * damaged pages still answers exactly. The forked child is in 50.fork.test.ts.
  */
-import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
+import { uffdFds } from './support/fds.js';
 import { pagemap, uffd, WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
@@ -63,17 +64,6 @@ function expectClosesCleanly(ww: WriteWatch): void {
   expect(() => ww.get()).toThrow(expect.objectContaining({ code: 'ERR_WRITEWATCH_CLOSED' }));
 }
 
-function uffdFds(): Set<number> {
-  const fds = new Set<number>();
-  for (const name of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${name}`) === 'anon_inode:[userfaultfd]') fds.add(Number(name));
-    } catch {
-      /* the fd of the directory listing itself is gone by now */
-    }
-  }
-  return fds;
-}
 
 /** Allocates and returns the fd number of the userfaultfd the allocation created. */
 function regionWithFd(): { ww: WriteWatch; fd: number } {

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import vm from 'node:vm';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
+import { codeOf } from './support/errors.js';
 import { WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
@@ -44,14 +45,6 @@ function registered(): [number, number][] {
   return out;
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describeKernel('60 track: maxByteLength never registers past the target\'s reservation', () => {
   it('a WebAssembly.Memory with maxByteLength 2^46: registered [base, base + 4 GiB) and nothing else', () => {
