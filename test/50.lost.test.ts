@@ -353,8 +353,10 @@ describeKernel('50 lost registration: negative controls (each check of lost.ts, 
     const start = Number(b.address);
     const answer = [...q.regions(start, start + PAGES * PAGE)].map((r) => [(r.start - start) / PAGE, (r.end - start) / PAGE]);
     console.log(`without PM_SCAN_CHECK_WPASYNC the mapped-over range reads as written pages ${JSON.stringify(answer)}`);
-    expect(answer).not.toEqual([[1, 2], [6, 7]]); // pages 1 and 6 were written: the answer is wrong,
-    expect(answer.length).toBeGreaterThan(0); // yet it is an answer, not an error
+    // Pages 1 and 6 were written: the answer is wrong, yet it is an answer, not an error. Which wrong
+    // answer depends on the kernel: 6.18 reads every page of the new mapping as written ([[0, 8]]),
+    // 7.3.4 none of them ([]), an all-clean answer.
+    expect(answer).not.toEqual([[1, 2], [6, 7]]);
     // With the flag (WrittenScanner, as WriteWatch scans) the kernel refuses: LOST.
     expect(() => b.get()).toThrow(expect.objectContaining(LOST));
     const ww = region();

@@ -136,7 +136,7 @@ build_initramfs() {
 arm64_userland() {
   local suite=${ARM64_USER_SUITE:-trixie} d=$WW_KVM/arm64-user
   ARM64_SYSROOT=$d/sysroot ARM64_NODE=$d/node/bin/node
-  local pkgs="busybox-static bash libc6 libstdc++6 libgcc-s1 ${ARM64_GCC:-gcc-14} libc6-dev linux-libc-dev"
+  local pkgs="busybox-static bash bsdutils libc6 libstdc++6 libgcc-s1 ${ARM64_GCC:-gcc-14} libc6-dev linux-libc-dev"
   if [ "$(cat "$ARM64_SYSROOT/.pkgs" 2>/dev/null)" != "$suite $pkgs" ]; then
     rm -rf "$d/debs"; mkdir -p "$d/debs/partial"
     log "arm64 userland from $suite: $pkgs (and their dependencies)"

@@ -31,7 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${WW_ROOT:-$(cd "$HERE/../.." && pwd)}
 WW_KVM=${WW_KVM:-/tmp/writewatch-kvm}
 SMP=${SMP:-2} MEM=${MEM:-4G} TIMEOUT=${TIMEOUT:-5400}
-X86_HOST_PKGS=${X86_HOST_PKGS:-gcc-12 cpp-12 libgcc-12-dev binutils binutils-x86-64-linux-gnu libc6-dev linux-libc-dev libcrypt-dev bash}
+X86_HOST_PKGS=${X86_HOST_PKGS:-gcc-12 cpp-12 libgcc-12-dev binutils binutils-x86-64-linux-gnu libc6-dev linux-libc-dev libcrypt-dev bash bsdutils}
 DEFAULT_KERNELS="x86_64:cloud-amd64:bookworm x86_64:cloud-amd64:trixie x86_64:cloud-amd64:sid x86_64:cloud-amd64:trixie-backports arm64:cloud-arm64:sid arm64:arm64-16k:trixie-backports"
 KERNELS=${*:-${KERNELS:-$DEFAULT_KERNELS}}
 # shellcheck source=host.sh

@@ -3,12 +3,14 @@
  * /dev/null, then asks for tracking. Prints JSON: what each call threw or returned while the table
  * was full, and whether tracking works once descriptors are free again.
  */
-import { execFileSync } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import koffi from 'koffi';
 import { WriteWatch, probe } from 'writewatch';
 import * as w from 'writewatch/win32';
 
-const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }));
+// sysconf(_SC_PAGESIZE) itself (30 on every glibc architecture), not getconf: a minimal root
+// (the kernel matrix's VMs) has no getconf.
+const page = Number(koffi.load('libc.so.6').func('long sysconf(int)')(30));
 // Loads libc through koffi while files can still be opened, without opening /proc/self/pagemap.
 w.virtualFree(w.virtualAlloc(0n, page, w.MEM_RESERVE | w.MEM_COMMIT, w.PAGE_READWRITE), 0, w.MEM_RELEASE);
 const held = [];
