@@ -57,7 +57,19 @@ apt_for() {
 fetch_kernel() {
   local arch=$1 flavour=$2 suite=$3; local dir=$WW_KVM/debs/$1/$2/$3 meta=linux-image-$2 ver img p
   mkdir -p "$dir"
-  ver=$(apt-cache "${APT[@]}" madison "$meta" | awk -F'|' -v s="$suite" '$3 ~ (" " s "/") {gsub(/ /,"",$2); print $2; exit}')
+  madison() { apt-cache "${APT[@]}" madison "$meta" | awk -F'|' -v s="$1" '$3 ~ (" " s "/") {gsub(/ /,"",$2); print $2; exit}'; }
+  if [ "$suite" = newest ]; then
+    # The newest 7.x is sid's or trixie-backports', whichever is ahead this week.
+    local s v best=
+    for s in $NEWEST_SUITES; do
+      v=$(madison "$s")
+      [ -n "$v" ] && { [ -z "$best" ] || dpkg --compare-versions "$v" gt "$ver"; } && { best=$s ver=$v; }
+    done
+    [ -n "$best" ] || { log "none of $NEWEST_SUITES has $meta for $arch"; return 1; }
+    log "newest $meta: $ver ($best)"
+  else
+    ver=$(madison "$suite")
+  fi
   [ -n "$ver" ] || { log "$suite has no $meta for $arch"; return 1; }
   img=$(apt-cache "${APT[@]}" show "$meta=$ver" | sed -n 's/^Depends: .*\(linux-image-[^ ,]*-'"$flavour"'\)\( \|,\|$\).*/\1/p' | head -1)
   [ -n "$img" ] || { log "cannot read the image package of $meta=$ver"; return 1; }
