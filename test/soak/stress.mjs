@@ -27,8 +27,10 @@ const WRITER = new URL('./writer.mjs', import.meta.url);
  * @param {bigint} o.address   address of page 0 of the tracked memory
  * @param {number} o.pages     pages tracked
  * @param {number} o.pageSize
- * @param {(marks: Uint8Array) => void} o.getReset
- *        get with reset; sets marks[page] = 1 for each page reported
+ * @param {(marks: Uint8Array, writing: boolean) => void} o.getReset
+ *        get with reset; sets marks[page] = 1 for each page reported. `writing`: whether the
+ *        writer threads are running (false for the round before they start and the two after they
+ *        stopped), so a negative control waits for a write only when one can come
  * @param {() => number} o.getCount  get without reset: how many pages read as written
  * @param {number} [o.durationMs]  the soak's window, in wall-clock time (npm run soak)
  * @param {{ rounds: number, changes: number }} [o.work]  the tests' window, in work done: at least
@@ -66,7 +68,7 @@ export async function runStress(o) {
 
   // Start clean: S_0 and R_0 before any writer exists (R_0 must be empty, counters all 0).
   snapshot(s1);
-  getReset(marks);
+  getReset(marks, false);
   for (let p = 0; p < pages; p++) {
     if (s1[p] !== 0) throw new Error(`page ${p} counter is ${s1[p]} before any writer ran`);
     if (marks[p]) result.spurious++;
@@ -139,7 +141,7 @@ export async function runStress(o) {
     for (let i = 0; i < yieldEvery && (i === 0 || !o.until?.(result)); i++) {
       snapshot(s2);
       marks.fill(0);
-      getReset(marks);
+      getReset(marks, true);
       check(s0, s1, s2, marksPrev, marks);
       result.iterations++;
       [s0, s1, s2] = [s1, s2, s0];
@@ -160,7 +162,7 @@ export async function runStress(o) {
   // Writers stopped: one more round closes the last interval, then everything must be clean.
   snapshot(s2);
   marks.fill(0);
-  getReset(marks);
+  getReset(marks, false);
   check(s0, s1, s2, marksPrev, marks);
   result.iterations++;
   // R_n+1 has no S_n+2 to be checked against by the rolling check, but it needs none: every write
@@ -188,7 +190,7 @@ export async function runStress(o) {
     Atomics.add(counters, p * stride, 1);
   }
   marks.fill(0);
-  getReset(marks);
+  getReset(marks, false);
   for (let p = 0; p < pages; p++) {
     if (expected[p] && !marks[p]) result.finalMissing++;
     if (!expected[p] && marks[p]) result.finalExtra++;
