@@ -15,13 +15,18 @@ import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
 import { lastError } from '../libc/errno.js';
+import { getPageSize } from '../libc/libc.js';
 import { mem, MREMAP_MAYMOVE } from './mem.js';
 
 const debug = createDebug('writewatch:compare');
 
-/** The shadow starts SKEW past a multiple of WINDOW from its partner (see above). */
+/**
+ * The shadow starts SKEW past a multiple of WINDOW from its partner (see above). SKEW is a whole
+ * number of pages: with a fixed 4096 the shadow started mid-page on 16 KiB pages, the munmap in
+ * front of it took its first page, and the first compare faulted (SIGSEGV, arm64-16k).
+ */
 const WINDOW = 256 * 2 ** 20;
-const SKEW = 66 * 2 ** 20 + 4096;
+const skew = (page: number) => 66 * 2 ** 20 + page;
 
 /** Unmaps the shadow of a WriteWatch dropped without close(). */
 const dropped = new FinalizationRegistry<{ address: number; length: number }>((m) => {
@@ -66,7 +71,7 @@ export class Shadow {
     let p = m.mmap(0, length + WINDOW, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (p !== -1) {
       // Keep [s, s + length) at the skewed distance; give the rest of the window back.
-      const s = p + ((((SKEW - (p - partner)) % WINDOW) + WINDOW) % WINDOW);
+      const s = p + ((((skew(getPageSize()) - (p - partner)) % WINDOW) + WINDOW) % WINDOW);
       if (s > p) m.munmap(p, s - p);
       m.munmap(s + length, p + length + WINDOW - (s + length));
       p = s;
