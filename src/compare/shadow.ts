@@ -21,7 +21,7 @@ import { mem, MREMAP_MAYMOVE } from './mem.js';
 const debug = createDebug('writewatch:compare');
 
 /**
- * The shadow starts SKEW past a multiple of WINDOW from its partner (see above). SKEW is a whole
+ * The shadow starts skew(page) past a multiple of WINDOW from its partner (see above), a whole
  * number of pages: with a fixed 4096 the shadow started mid-page on 16 KiB pages, the munmap in
  * front of it took its first page, and the first compare faulted (SIGSEGV, arm64-16k).
  */
