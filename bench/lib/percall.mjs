@@ -90,7 +90,9 @@ export function perCall({ native, win32, page, pages = 16, iters, reps }) {
  */
 function bareScan(address, length, pages) {
   const { abi } = pagemap;
-  const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *arg)');
+  const libc = koffi.load('libc.so.6');
+  const ioctl = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
+  const close = libc.func('int close(int fd)');
   const fd = pagemap.openPagemap('self');
   const vec = new BigUint64Array(new ArrayBuffer(pages * abi.PAGE_REGION_SIZE));
   const arg = new BigUint64Array(new ArrayBuffer(abi.PM_SCAN_ARG_SIZE));
@@ -106,6 +108,6 @@ function bareScan(address, length, pages) {
     call() {
       if (ioctl(fd, abi.PAGEMAP_SCAN, arg) !== 0) throw new Error(`bare PAGEMAP_SCAN: expected no region on clean pages (errno ${koffi.errno()})`);
     },
-    close: () => koffi.load('libc.so.6').func('int close(int fd)')(fd),
+    close: () => close(fd),
   };
 }
