@@ -13,6 +13,6 @@ export {
   InvalidArgValueError,
   OutOfRangeError,
 } from './errors.js';
-export * as uffd from './uffd/index.js';
-export * as pagemap from './pagemap/index.js';
+export * as uffd from './sys/uffd/index.js';
+export * as pagemap from './sys/pagemap/index.js';
 export { probe, type ProbeResult } from './probe.js';

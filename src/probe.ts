@@ -5,17 +5,17 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { SystemCallError, explainResourceError, isResourceError } from './errors.js';
-import { arch } from './libc/arch.js';
-import { getPageSize } from './libc/libc.js';
-import { acceptedCategories } from './pagemap/categories.js';
-import { explainOpenFailure, explainScanFailure, scanFailure } from './pagemap/unavailable.js';
-import { closeFd, openPagemap } from './pagemap/raw.js';
-import { featureNames } from './uffd/abi.js';
-import { Userfaultfd } from './uffd/userfaultfd.js';
+import { arch } from './sys/libc/arch.js';
+import { getPageSize } from './sys/libc/libc.js';
+import { acceptedCategories } from './sys/pagemap/categories.js';
+import { explainOpenFailure, explainScanFailure, scanFailure } from './sys/pagemap/unavailable.js';
+import { closeFd, openPagemap } from './sys/pagemap/raw.js';
+import { featureNames } from './sys/uffd/abi.js';
+import { Userfaultfd } from './sys/uffd/userfaultfd.js';
 import { WriteWatch } from './writewatch/write-watch.js';
 
 /** Moved to the pagemap layer; still exported here for existing importers. */
-export { acceptedCategories } from './pagemap/categories.js';
+export { acceptedCategories } from './sys/pagemap/categories.js';
 
 export interface ProbeResult {
   supported: boolean;

@@ -11,10 +11,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as libcAbi from '../src/libc/abi.js';
-import * as archMod from '../src/libc/arch.js';
-import * as uffdAbi from '../src/uffd/abi.js';
-import * as pmAbi from '../src/pagemap/abi.js';
+import * as libcAbi from '../src/sys/libc/abi.js';
+import * as archMod from '../src/sys/libc/arch.js';
+import * as uffdAbi from '../src/sys/uffd/abi.js';
+import * as pmAbi from '../src/sys/pagemap/abi.js';
 import { CI } from './support/kernel.js';
 
 /** Every exported value of `mod` must appear in `numbers` or `functions`, and nothing else. */

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import koffi from 'koffi';
 import { WriteWatch } from '../src/index.js';
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/libc/abi.js';
-import { libc } from '../src/libc/libc.js';
+import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
+import { libc } from '../src/sys/libc/libc.js';
 import { PAGE, describeKernel } from './support/kernel.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
 

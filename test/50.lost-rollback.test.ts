@@ -10,10 +10,10 @@
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
-import { regionsPerCall } from '../src/pagemap/scan-arg.js';
-import { selfScanner } from '../src/pagemap/self.js';
+import { regionsPerCall } from '../src/sys/pagemap/scan-arg.js';
+import { selfScanner } from '../src/sys/pagemap/self.js';
 import { assertRegisteredAt } from '../src/writewatch/lost.js';
-import type { ResetGuard } from '../src/pagemap/written.js';
+import type { ResetGuard } from '../src/sys/pagemap/written.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
 const lib = koffi.load('libc.so.6');

@@ -20,14 +20,14 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
-} from '../src/libc/abi.js';
-import { libc } from '../src/libc/libc.js';
-import { PAGE_IS, PM_SCAN_CATEGORIES_6_7 } from '../src/pagemap/abi.js';
-import { acceptedCategories, categoryNames, scanAccepts } from '../src/pagemap/categories.js';
-import { parseMaps, readMaps } from '../src/pagemap/maps.js';
-import { PagemapQuery, type PagemapRegion } from '../src/pagemap/query.js';
-import { closeFd, openPagemap } from '../src/pagemap/raw.js';
-import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/pagemap/residency.js';
+} from '../src/sys/libc/abi.js';
+import { libc } from '../src/sys/libc/libc.js';
+import { PAGE_IS, PM_SCAN_CATEGORIES_6_7 } from '../src/sys/pagemap/abi.js';
+import { acceptedCategories, categoryNames, scanAccepts } from '../src/sys/pagemap/categories.js';
+import { parseMaps, readMaps } from '../src/sys/pagemap/maps.js';
+import { PagemapQuery, type PagemapRegion } from '../src/sys/pagemap/query.js';
+import { closeFd, openPagemap } from '../src/sys/pagemap/raw.js';
+import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/sys/pagemap/residency.js';
 import { PAGE, describeKernel } from './support/kernel.js';
 import { userAddressLimit } from './support/machine.js';
 

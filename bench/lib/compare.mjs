@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { WriteWatch } from 'writewatch';
-import { BLOCKS } from '../../dist/compare/diff.js';
+import { BLOCKS } from '../../dist/mechanisms/compare/diff.js';
 import { pattern, touch } from './patterns.mjs';
 import { Shadow } from './shadow.mjs';
 import { fmtBytes, fmtFraction, fmtRatio, fmtSize, median } from './stats.mjs';

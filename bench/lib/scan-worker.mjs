@@ -6,7 +6,7 @@
  * params: [ranges, reset, (start, end, base) × ranges].
  */
 import { workerData } from 'node:worker_threads';
-import { selfScanner } from '../../dist/pagemap/self.js';
+import { selfScanner } from '../../dist/sys/pagemap/self.js';
 
 const ctl = new Int32Array(workerData.ctl);
 const params = new Float64Array(workerData.params);

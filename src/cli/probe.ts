@@ -2,7 +2,7 @@
  * `writewatch probe`: whether write watching works in this process, and if not, what to change.
  * The exit status is the answer (0 supported, 1 not) so scripts and CI can gate on it.
  */
-import { categoryNames as pagemapCategoryNames } from '../pagemap/categories.js';
+import { categoryNames as pagemapCategoryNames } from '../sys/pagemap/categories.js';
 import { probe, type ProbeResult } from '../probe.js';
 
 export const usage = 'writewatch probe [--json]   check kernel and sandbox support (exit 0 when supported)';

@@ -2,7 +2,7 @@
  * `writewatch scan --svg`: the residency picture as a self-contained SVG, one row per mapping, one
  * cell per bucket of pages, coloured by the class holding most of its pages.
  */
-import { CLASS, CLASSES, bucketPages, type ProcessResidency } from '../pagemap/residency.js';
+import { CLASS, CLASSES, bucketPages, type ProcessResidency } from '../sys/pagemap/residency.js';
 
 const CELL = 6;
 const ROW = 14;

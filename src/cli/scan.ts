@@ -5,8 +5,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UnsupportedError } from '../errors.js';
-import { categoryNames } from '../pagemap/categories.js';
-import { CLASS, CLASSES, bucketPages, scanResidency, type MappingResidency, type ProcessResidency } from '../pagemap/residency.js';
+import { categoryNames } from '../sys/pagemap/categories.js';
+import { CLASS, CLASSES, bucketPages, scanResidency, type MappingResidency, type ProcessResidency } from '../sys/pagemap/residency.js';
 import { renderSvg } from './scan-svg.js';
 
 export const usage = 'writewatch scan [pid] [--map] [--width N] [--svg FILE] [--json] [--used]';

@@ -16,10 +16,10 @@
 import createDebug from 'debug';
 import koffi from 'koffi';
 import { constants } from 'node:buffer';
-import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../sys/libc/abi.js';
 import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors.js';
-import { check, lastError } from '../libc/errno.js';
-import { libc } from '../libc/libc.js';
+import { check, lastError } from '../sys/libc/errno.js';
+import { libc } from '../sys/libc/libc.js';
 import { detach } from './detach.js';
 
 /**

@@ -6,9 +6,9 @@
 import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
 import type { Mapping } from '../memory/mapping.js';
-import { atThreadExit } from '../libc/thread-exit.js';
-import { LIVE, STATE, claimRange, rangeState, releaseRange, supersede } from '../process/registry.js';
-import type { Userfaultfd } from '../uffd/userfaultfd.js';
+import { atThreadExit } from '../sys/libc/thread-exit.js';
+import { LIVE, STATE, claimRange, rangeState, releaseRange, supersede } from '../sys/process/registry.js';
+import type { Userfaultfd } from '../sys/uffd/userfaultfd.js';
 import { ownsRange } from '../writewatch/lost.js';
 import { STATUS_NO_MEMORY } from './constants.js';
 

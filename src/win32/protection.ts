@@ -3,7 +3,7 @@
  * PAGE_READWRITE are emulated; the other protections Windows accepts (execute, guard, no-cache,
  * write-combine) fail with ERROR_NOT_SUPPORTED so a caller can tell "not here" from "invalid".
  */
-import { PROT_NONE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
+import { PROT_NONE, PROT_READ, PROT_WRITE } from '../sys/libc/abi.js';
 import { PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED } from './constants.js';
 
 const PAGE_EXECUTE = 0x10;

@@ -9,11 +9,11 @@
  */
 import createDebug from 'debug';
 import { SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
-import { MADV_NOHUGEPAGE, PROT_NONE } from '../libc/abi.js';
-import { getPageSize } from '../libc/libc.js';
+import { MADV_NOHUGEPAGE, PROT_NONE } from '../sys/libc/abi.js';
+import { getPageSize } from '../sys/libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
-import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
-import { Userfaultfd } from '../uffd/userfaultfd.js';
+import { checkPagemapOwner, selfScanner } from '../sys/pagemap/self.js';
+import { Userfaultfd } from '../sys/uffd/userfaultfd.js';
 import { Allocation, addAllocation, findAllocation } from './allocations.js';
 import { checkAddress, checkDword, checkSize } from './args.js';
 import {

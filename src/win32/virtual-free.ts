@@ -4,8 +4,8 @@
  */
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
-import { MADV_DONTNEED, PROT_NONE } from '../libc/abi.js';
-import { getPageSize } from '../libc/libc.js';
+import { MADV_DONTNEED, PROT_NONE } from '../sys/libc/abi.js';
+import { getPageSize } from '../sys/libc/libc.js';
 import { lostFromWriteProtect } from '../writewatch/lost.js';
 import { type Allocation, findAllocation, removeAllocation } from './allocations.js';
 import { checkAddress, checkDword, checkSize } from './args.js';

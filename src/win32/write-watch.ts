@@ -21,9 +21,9 @@
 import { types } from 'node:util';
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
-import { getPageSize } from '../libc/libc.js';
-import type { RegionSink } from '../pagemap/written.js';
-import { pagemapStillOurs, selfScanner } from '../pagemap/self.js';
+import { getPageSize } from '../sys/libc/libc.js';
+import type { RegionSink } from '../sys/pagemap/written.js';
+import { pagemapStillOurs, selfScanner } from '../sys/pagemap/self.js';
 import { assertTracked, pagemapReplaced } from '../writewatch/lost.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';

@@ -23,12 +23,12 @@
  * pid change (pagemap/self.ts); a getpid per call would add ~250 ns to a ~1.7 µs get.
  */
 import { LostError, SystemCallError } from '../errors.js';
-import { lastError } from '../libc/errno.js';
-import { libc } from '../libc/libc.js';
-import { put64, u64Struct } from '../libc/u64.js';
-import { PAGE_IS, PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC } from '../pagemap/abi.js';
-import { selfPagemapFd, verifyPagemap } from '../pagemap/self.js';
-import type { Userfaultfd } from '../uffd/userfaultfd.js';
+import { lastError } from '../sys/libc/errno.js';
+import { libc } from '../sys/libc/libc.js';
+import { put64, u64Struct } from '../sys/libc/u64.js';
+import { PAGE_IS, PAGEMAP_SCAN, PM_SCAN_ARG, PM_SCAN_ARG_SIZE, PM_SCAN_CHECK_WPASYNC } from '../sys/pagemap/abi.js';
+import { selfPagemapFd, verifyPagemap } from '../sys/pagemap/self.js';
+import type { Userfaultfd } from '../sys/uffd/userfaultfd.js';
 
 /** The registration check's pm_scan_arg: preallocated, only start/end change per call. */
 let check: { u64: BigUint64Array; u32: Uint32Array } | undefined;

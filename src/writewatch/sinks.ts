@@ -2,7 +2,7 @@
  * The sink of ranges(): the scanner hands it each written run as byte offsets [start, end) from
  * byte 0 of the buffer. (get and getInto need no sink: the scanner writes their offsets itself.)
  */
-import type { RegionSink } from '../pagemap/written.js';
+import type { RegionSink } from '../sys/pagemap/written.js';
 
 export interface ByteRange {
   offset: number;

@@ -17,9 +17,9 @@ import { readFileSync } from 'node:fs';
 import { types } from 'node:util';
 import createDebug from 'debug';
 import { InvalidArgTypeError, InvalidArgValueError, LostError, SystemCallError } from '../errors.js';
-import { addressOf, getPageSize } from '../libc/libc.js';
-import { checkPagemapOwner, selfScanner } from '../pagemap/self.js';
-import { Userfaultfd } from '../uffd/userfaultfd.js';
+import { addressOf, getPageSize } from '../sys/libc/libc.js';
+import { checkPagemapOwner, selfScanner } from '../sys/pagemap/self.js';
+import { Userfaultfd } from '../sys/uffd/userfaultfd.js';
 import { checkInteger } from './args.js';
 import type { Watched } from './write-watch.js';
 

@@ -5,18 +5,18 @@
  */
 import { types } from 'node:util';
 import createDebug from 'debug';
-import { allocateCompared, trackCompared } from '../compare/open.js';
-import type { CompareTracker } from '../compare/tracker.js';
+import { allocateCompared, trackCompared } from '../mechanisms/compare/open.js';
+import type { CompareTracker } from '../mechanisms/compare/tracker.js';
 import { ClosedError, InvalidArgTypeError, LostError, UnsupportedError } from '../errors.js';
 import { assertRegisteredAt, assertTrackedAt, ownsRange, pagemapReplaced } from './lost.js';
-import { atThreadExit } from '../libc/thread-exit.js';
-import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '../process/registry.js';
-import { MADV_NOHUGEPAGE } from '../libc/abi.js';
-import { getPageSize } from '../libc/libc.js';
+import { atThreadExit } from '../sys/libc/thread-exit.js';
+import { LIVE, STATE, claimRange, rangeIsLive, rangeState, releaseRange } from '../sys/process/registry.js';
+import { MADV_NOHUGEPAGE } from '../sys/libc/abi.js';
+import { getPageSize } from '../sys/libc/libc.js';
 import { checkAllocationLength, Mapping } from '../memory/mapping.js';
-import { checkPagemapOwner, pagemapStillOurs, selfScanner } from '../pagemap/self.js';
-import type { ResetGuard, WrittenScanner } from '../pagemap/written.js';
-import { Userfaultfd } from '../uffd/userfaultfd.js';
+import { checkPagemapOwner, pagemapStillOurs, selfScanner } from '../sys/pagemap/self.js';
+import type { ResetGuard, WrittenScanner } from '../sys/pagemap/written.js';
+import { Userfaultfd } from '../sys/uffd/userfaultfd.js';
 import { checkInteger, checkOptions, checkRange, type GetOptions, type Request } from './args.js';
 import { checkMechanism, type Mechanism, type MechanismOptions } from './mechanism.js';
 import { RangeSink, type ByteRange } from './sinks.js';

@@ -2,8 +2,8 @@
  * What the tests need to know about the machine they run on, found out rather than assumed: how
  * long a child process may take, and where the user address space ends.
  */
-import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_NONE } from '../../src/libc/abi.js';
-import { libc } from '../../src/libc/libc.js';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_NONE } from '../../src/sys/libc/abi.js';
+import { libc } from '../../src/sys/libc/libc.js';
 import { PAGE } from './kernel.js';
 
 /**

@@ -2,7 +2,7 @@
  * Per-architecture numbers. Only architectures listed here are supported: their `_IOC` encoding
  * is the asm-generic one and their syscall numbers are known.
  */
-import { UnsupportedError } from '../errors.js';
+import { UnsupportedError } from '../../errors.js';
 
 export interface ArchNumbers {
   readonly name: 'x64' | 'arm64';

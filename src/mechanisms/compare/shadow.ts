@@ -12,10 +12,10 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
-import { SystemCallError } from '../errors.js';
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
-import { lastError } from '../libc/errno.js';
-import { getPageSize } from '../libc/libc.js';
+import { SystemCallError } from '../../errors.js';
+import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
+import { lastError } from '../../sys/libc/errno.js';
+import { getPageSize } from '../../sys/libc/libc.js';
 import { mem, MREMAP_MAYMOVE } from './mem.js';
 
 const debug = createDebug('writewatch:compare');

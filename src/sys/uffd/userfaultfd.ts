@@ -4,7 +4,7 @@
  * as PAGE_IS_WRITTEN. Nothing is ever read from the fd.
  */
 import createDebug from 'debug';
-import { ClosedError, SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
+import { ClosedError, SystemCallError, UnsupportedError, isResourceError } from '../../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
 import { put64, u64Struct } from '../libc/u64.js';
 import { fdIsRecorded, forgetFd, recordFd } from '../process/registry.js';

@@ -20,7 +20,7 @@
 import { existsSync, fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import createDebug from 'debug';
 import koffi from 'koffi';
-import { RESOURCE_ERRNO_CODES, SystemCallError, isResourceError } from '../errors.js';
+import { RESOURCE_ERRNO_CODES, SystemCallError, isResourceError } from '../../errors.js';
 import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';

@@ -3,7 +3,7 @@
  * `start-end perms offset dev inode [pathname]`, addresses and offset in hex.
  */
 import { readFileSync } from 'node:fs';
-import { SystemCallError } from '../errors.js';
+import { SystemCallError } from '../../errors.js';
 
 export interface MapsEntry {
   /** Hex as printed: `[vsyscall]` lies above 2^56 and would not survive as a number. */

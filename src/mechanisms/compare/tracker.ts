@@ -4,10 +4,10 @@
  * clipped to what is tracked) and are also clipped to the pages the buffer covers now, so that a
  * growable buffer's reservation past its length (PROT_NONE) is never read.
  */
-import type { GetOptions, Request } from '../writewatch/args.js';
-import { assertTracked } from '../writewatch/lost.js';
-import { RangeSink, type ByteRange } from '../writewatch/sinks.js';
-import type { Watched } from '../writewatch/write-watch.js';
+import type { GetOptions, Request } from '../../writewatch/args.js';
+import { assertTracked } from '../../writewatch/lost.js';
+import { RangeSink, type ByteRange } from '../../writewatch/sinks.js';
+import type { Watched } from '../../writewatch/write-watch.js';
 import { diff, type DiffOut } from './diff.js';
 import { Shadow } from './shadow.js';
 

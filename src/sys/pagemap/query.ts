@@ -8,7 +8,7 @@
  * allocation per page (nor per region with `forEach`); `regions()` allocates one object per region.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
 import { getPageSize } from '../libc/libc.js';
 import { get64, put64 } from '../libc/u64.js';

@@ -10,7 +10,7 @@ import { get64, put64 } from '../libc/u64.js';
 import { PAGE_IS, PM_SCAN_ARG, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING } from './abi.js';
 import { pagemapScan } from './raw.js';
 import { scanArg } from './scan-arg.js';
-import { LostError } from '../errors.js';
+import { LostError } from '../../errors.js';
 
 const debug = createDebug('writewatch:pagemap');
 

@@ -8,7 +8,7 @@
  * The fd pins that mm, so a pid reused by another process cannot answer for the one that exited.
  */
 import { readSync } from 'node:fs';
-import { SystemCallError } from '../errors.js';
+import { SystemCallError } from '../../errors.js';
 
 const ESRCH = 3; // the same on every Linux architecture (asm-generic/errno-base.h)
 const entry = new Uint8Array(8);

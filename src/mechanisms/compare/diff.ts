@@ -11,7 +11,7 @@
  * reports it. Pages that compared equal are never copied: a store landing after their compare
  * stays visible to the next call. That is why the diff never copies a page it did not report.
  */
-import type { RegionSink } from '../pagemap/written.js';
+import type { RegionSink } from '../../sys/pagemap/written.js';
 import { mem } from './mem.js';
 
 /**

@@ -4,11 +4,11 @@
  * of a userfaultfd. Needs nothing from the kernel beyond mmap: runs under seccomp profiles that
  * block userfaultfd, in gVisor, and on kernels before 6.7.
  */
-import { MADV_NOHUGEPAGE } from '../libc/abi.js';
-import { getPageSize } from '../libc/libc.js';
-import { Mapping } from '../memory/mapping.js';
-import { locateTracked, refuseShared, type TrackOptions } from '../writewatch/track.js';
-import type { Watched } from '../writewatch/write-watch.js';
+import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
+import { getPageSize } from '../../sys/libc/libc.js';
+import { Mapping } from '../../memory/mapping.js';
+import { locateTracked, refuseShared, type TrackOptions } from '../../writewatch/track.js';
+import type { Watched } from '../../writewatch/write-watch.js';
 import { CompareTracker } from './tracker.js';
 
 /** `length` bytes (whole pages) of fresh memory; it and its shadow start as zeros, so nothing differs. */

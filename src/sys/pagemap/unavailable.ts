@@ -8,7 +8,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { release } from 'node:os';
-import { SystemCallError, UnsupportedError, explainResourceError, isResourceError } from '../errors.js';
+import { SystemCallError, UnsupportedError, explainResourceError, isResourceError } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { u64Struct } from '../libc/u64.js';

@@ -47,6 +47,8 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
+/** mremap(2): the kernel may move the mapping to grow it. */
+export const MREMAP_MAYMOVE = 1;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 /** mmap's MAP_FAILED, as koffi returns a `void *`: (void *)-1. */
 export const MAP_FAILED = 0xffffffffffffffffn;

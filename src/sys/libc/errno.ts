@@ -1,4 +1,4 @@
-import { SystemCallError } from '../errors.js';
+import { SystemCallError } from '../../errors.js';
 import { libc } from './libc.js';
 
 /**
