@@ -1,4 +1,4 @@
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, types } from 'node:util';
 
 /**
  * Every error this library throws on purpose carries a stable string `code`, as Node's own errors
@@ -18,6 +18,26 @@ export class UnsupportedError extends WriteWatchError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_WRITEWATCH_UNSUPPORTED', message, options);
     this.name = 'UnsupportedError';
+  }
+}
+
+/**
+ * A call's range covers bytes of the target that are not tracked (the partial first or last page
+ * of a small buffer, shared with other heap memory): answering for them would say "clean" for
+ * bytes nobody watches.
+ */
+export class UntrackedError extends WriteWatchError {
+  constructor(message: string) {
+    super('ERR_WRITEWATCH_UNTRACKED', message);
+    this.name = 'UntrackedError';
+  }
+}
+
+/** `new WriteWatch()` from outside the library: WriteWatch.allocate() and WriteWatch.track() make them. */
+export class IllegalConstructorError extends WriteWatchError {
+  constructor() {
+    super('ERR_ILLEGAL_CONSTRUCTOR', 'WriteWatch cannot be constructed directly: use WriteWatch.allocate(byteLength) or WriteWatch.track(target)');
+    this.name = 'TypeError';
   }
 }
 
@@ -113,6 +133,10 @@ export class OutOfRangeError extends RangeError {
   }
 }
 
+/**
+ * How a received value reads in a message, without running user code (a Proxy's traps, a getter,
+ * a function whose `name` is a Symbol): the error must always be made.
+ */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
@@ -124,14 +148,28 @@ export function describe(value: unknown): string {
     case 'string':
       return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
     case 'function':
-      return `function ${value.name || '<anonymous>'}`;
-    case 'object':
+      if (types.isProxy(value)) return 'a Proxy of a function';
+      return `function ${ownName(value) || '<anonymous>'}`;
+    case 'object': {
+      if (types.isProxy(value)) return 'a Proxy';
+      let name = '';
       try {
-        return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+        const proto = Object.getPrototypeOf(value) as object | null;
+        const d = proto === null ? undefined : Object.getOwnPropertyDescriptor(proto, 'constructor');
+        if (typeof d?.value === 'function') name = ownName(d.value as object);
       } catch {
-        return 'a revoked Proxy'; // reading .constructor throws: the error must still be made
+        /* unreadable: described generically */
       }
+      return `an instance of ${name || 'Object'}`;
+    }
     default:
       return `type ${typeof value} (${String(value)})`;
   }
+}
+
+/** A function's own `name` when it is a string; '' otherwise (a Symbol, a getter, a Proxy). */
+function ownName(f: object): string {
+  if (types.isProxy(f)) return '';
+  const d = Object.getOwnPropertyDescriptor(f, 'name');
+  return typeof d?.value === 'string' ? d.value : '';
 }

@@ -1,7 +1,7 @@
 /**
  * Silent mistakes made loud: an unknown option key is ERR_INVALID_ARG_VALUE (a misspelt `lenght`
  * would otherwise be ignored and the answer could read as "clean"), and `.tracked` tells code
- * which bytes of the buffer are tracked (a plain buffer's partial first and last pages are not).
+ * which bytes of the buffer are tracked (all of them, unless another tracker held a partial page).
  */
 import { expect, it } from 'vitest';
 import { codeOf } from './support/errors.js';
@@ -44,26 +44,51 @@ describeKernel('11 unknown keys and .tracked', () => {
     expect(codeOf(() => ww.tracked)).toBe('ERR_WRITEWATCH_CLOSED');
   });
 
-  it('.tracked of a plain ArrayBuffer is its whole pages, and a write outside it is not reported', () => {
+  it('.tracked of a plain ArrayBuffer is every byte of it: its partial first and last pages are tracked too', () => {
     const buffer = new ArrayBuffer(3 * PAGE);
     const ww = WriteWatch.track(buffer);
     try {
-      const { offset, length } = ww.tracked;
       const address = Number(ww.address);
-      expect((address + offset) % PAGE).toBe(0);
-      expect(length % PAGE).toBe(0);
-      expect(offset).toBeGreaterThanOrEqual(0);
-      expect(offset + length).toBeLessThanOrEqual(buffer.byteLength);
-      // The tracked pages are exactly those wholly inside the buffer.
-      const first = Math.ceil(address / PAGE) * PAGE - address;
-      const last = Math.floor((address + buffer.byteLength) / PAGE) * PAGE - address;
-      expect({ offset, length }).toEqual({ offset: first, length: last - first });
+      expect(ww.tracked).toEqual({ offset: 0, length: buffer.byteLength });
       const bytes = new Uint8Array(buffer);
-      bytes[offset] = 1; // inside: reported
-      if (offset > 0) bytes[offset - 1] = 1; // the partial first page: not tracked
-      expect(ww.get()).toEqual([offset]);
+      const lastPage = Math.floor((address + buffer.byteLength - 1) / PAGE) * PAGE - address;
+      ww.reset(); // what neighbours on the edge pages wrote before
+      bytes[0] = 1; // the partial first page: reported at offset 0, clipped to the buffer
+      bytes[buffer.byteLength - 1] = 1; // the last page
+      expect(ww.get()).toEqual([...new Set([0, lastPage])]);
     } finally {
       ww.close();
+    }
+  });
+
+  it('a partial page another tracker holds is left out: calls covering its bytes throw ERR_WRITEWATCH_UNTRACKED, never []', () => {
+    // Two views of page-aligned memory that share the page holding byte 1.5 pages.
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const half = PAGE + PAGE / 2;
+    const a = WriteWatch.track(new Uint8Array(memory.buffer, 0, half));
+    const view = new Uint8Array(memory.buffer, half, 3 * PAGE - half);
+    const b = WriteWatch.track(view);
+    try {
+      expect(a.tracked).toEqual({ offset: 0, length: half });
+      expect(b.tracked).toEqual({ offset: 2 * PAGE, length: PAGE });
+      new Uint8Array(memory.buffer)[half + 1] = 1; // a byte of b's that b cannot see (a's page)
+      expect(codeOf(() => b.get())).toBe('ERR_WRITEWATCH_UNTRACKED');
+      expect(codeOf(() => b.ranges({ offset: half, length: 10 }))).toBe('ERR_WRITEWATCH_UNTRACKED');
+      expect(codeOf(() => b.reset(half, 1))).toBe('ERR_WRITEWATCH_UNTRACKED');
+      expect(codeOf(() => b.getInto(new Float64Array(4)))).toBe('ERR_WRITEWATCH_UNTRACKED');
+      expect(b.get({ offset: 2 * PAGE, length: PAGE })).toEqual([]); // inside .tracked: answered
+      expect(a.get()).toEqual([PAGE]); // a saw it: the page is a's
+      // Negative control: once a is closed, b tracked again covers every byte and answers.
+      a.close();
+      b.close();
+      const whole = WriteWatch.track(view);
+      expect(whole.tracked).toEqual({ offset: half, length: 3 * PAGE - half });
+      new Uint8Array(memory.buffer)[half + 2] = 1;
+      expect(whole.get()).toEqual([half]);
+      whole.close();
+    } finally {
+      a.close();
+      b.close();
     }
   });
 
@@ -71,7 +96,7 @@ describeKernel('11 unknown keys and .tracked', () => {
     const memory = new WebAssembly.Memory({ initial: 2, maximum: 8 });
     const viewed = WriteWatch.track(new Uint8Array(memory.buffer, PAGE + 1, 4 * PAGE));
     try {
-      expect(viewed.tracked).toEqual({ offset: 2 * PAGE, length: 3 * PAGE });
+      expect(viewed.tracked).toEqual({ offset: PAGE + 1, length: 4 * PAGE });
     } finally {
       viewed.close();
     }

@@ -12,7 +12,7 @@ import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
 import { regionsPerCall } from '../src/sys/pagemap/scan-arg.js';
 import { selfScanner } from '../src/sys/pagemap/self.js';
-import { assertRegisteredAt } from '../src/writewatch/lost.js';
+import { assertRegisteredAt } from '../src/mechanisms/write-protect/lost.js';
 import type { ResetGuard } from '../src/sys/pagemap/written.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 

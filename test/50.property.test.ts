@@ -241,7 +241,7 @@ describeKernel('50 property: random arguments give a correct result or a typed e
     }
   });
 
-  it('WriteWatch.track(anything): tracks exactly the whole pages inside, or throws a typed error and leaks nothing', () => {
+  it('WriteWatch.track(anything): tracks every page holding a byte of the target, or throws a typed error and leaks nothing', () => {
     const uffds = () => readdirSync('/proc/self/fd').filter((f) => {
       try {
         return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[userfaultfd]';
@@ -282,19 +282,18 @@ describeKernel('50 property: random arguments give a correct result or a typed e
           // Byte 0's address from the buffer itself (koffi), not from the WriteWatch under test.
           const addr = Number(koffi.address(u8));
           expect(ww.address).toBe(BigInt(addr));
-          // Bytes outside the whole pages (the partial pages at either end) are not tracked...
-          if (to > from) {
-            u8[from]++;
-            u8[to - 1]++;
-          }
+          // Every page holding a byte of the target is tracked, the partial ones at either end too,
+          // each reported at its offset from byte 0 of the buffer, clipped to the target.
           ww.reset();
-          // ...and every whole page inside is, as an offset from byte 0 of the buffer.
           const want: number[] = [];
-          for (let p = Math.ceil((addr + from) / PAGE) * PAGE; p + PAGE <= addr + to; p += PAGE) {
-            u8[p - addr + ((p / PAGE) % 13)]++;
-            want.push(p - addr);
+          for (let p = Math.floor((addr + from) / PAGE) * PAGE; p < addr + to; p += PAGE) {
+            const lo = Math.max(p - addr, from);
+            const hi = Math.min(p + PAGE - addr, to);
+            u8[lo + ((p / PAGE) % (hi - lo))]++;
+            want.push(lo);
           }
           expect(want.length).toBeGreaterThan(0); // else track must have refused it
+          expect(ww.tracked).toEqual({ offset: from, length: to - from });
           expect(ww.get()).toEqual(want);
         } finally {
           ww.close();

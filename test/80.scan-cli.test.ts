@@ -100,7 +100,7 @@ const hex = (a: number) => `0x${a.toString(16).padStart(8, '0')}`;
 /** A node child that lays out 32 pages (10 written, 5 read, 17 untouched), prints their address, and waits. */
 async function child(): Promise<{ proc: ChildProcessWithoutNullStreams; address: number }> {
   const code = `
-    const { libc } = await import(${JSON.stringify(join(root, 'dist/libc/libc.js'))});
+    const { libc } = await import(${JSON.stringify(join(root, 'dist/sys/libc/libc.js'))});
     const koffi = (await import('koffi')).default;
     const P = ${PAGE};
     const raw = libc().mmap(null, 34 * P, 0, 0x22, -1, 0);

@@ -1,6 +1,6 @@
 /*
  * The C reference for `npm run bench`: the same userfaultfd WP_ASYNC + PAGEMAP_SCAN loop as
- * src/pagemap/written.ts and WriteWatch.allocate, with no FFI in between. Built by bench/run.mjs
+ * src/sys/pagemap/written.ts and WriteWatch.allocate, with no FFI in between. Built by bench/run.mjs
  * as a shared object and called through koffi, so that the C loop and the JS loop run in the same
  * process on the same dirtying pattern, in alternation; every timing is taken inside C
  * (CLOCK_MONOTONIC), so koffi's call cost is not charged to C.
@@ -178,7 +178,7 @@ double wwb_time_scan(struct wwb *w, uint64_t offset, uint64_t length, int reset,
 
 /*
  * The same, preceded by the checks the library makes before every call so that a lost registration
- * throws instead of reading as clean (src/writewatch/lost.ts): msync(addr, len, 0) fails on any
+ * throws instead of reading as clean (src/mechanisms/write-protect/lost.ts): msync(addr, len, 0) fails on any
  * hole, and, before a reset, a PAGEMAP_SCAN that walks no page (category_mask = category_inverted
  * = PAGE_IS_WPALLOWED) fails with EPERM on an unregistered mapping. The difference from
  * wwb_time_scan is what safety costs; the difference from JS is what the FFI and JS cost.

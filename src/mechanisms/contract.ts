@@ -18,7 +18,11 @@
  */
 import type { RegionSink } from '../sys/pagemap/written.js';
 
-export type { RegionSink };
+/** Receives each run of pages [start, end) as offsets from the origin, ascending. */
+export interface Sink extends RegionSink {
+  /** Forgets every run received so far: a scan run again from the start after a retryable failure. */
+  restart(): void;
+}
 
 /** What a tracker reports and how: `written` pages (write-protect, kernel32) or `changed` pages (compare). */
 export type MechanismName = 'write-protect' | 'compare';
@@ -36,7 +40,7 @@ export interface Query {
   maxPages: number;
   /** Offsets go to `into[count++]` when set; else each run goes to `sink.region()`; both null: counted only. */
   into: Float64Array | null;
-  sink: RegionSink | null;
+  sink: Sink | null;
   /** Pages reported so far; the front sets it to 0. */
   count: number;
 }
@@ -51,6 +55,16 @@ export interface Tracker {
   scan(q: Query): void;
   /** Re-arms every page of `q.bounds` (ResetWriteWatch). Throws LostError as scan() does. */
   reset(q: Query): void;
+  /**
+   * Re-arms every page of `q.bounds` whatever the mechanism last saw of it: after the front dropped
+   * their contents (MEM_DECOMMIT), so that they read clean and recommitting does not dirty them.
+   */
+  rearm(q: Query): void;
+  /**
+   * Makes every page of `q.bounds` read as written (changed) again: undoes a reset whose answer
+   * could not be delivered (an out-parameter refused the store). Overstates, never loses.
+   */
+  unreset(q: Query): void;
   /** A growable target now reaches `end` (absolute, page-aligned): watch up to it. */
   grow(end: number): void;
   /** Whether the tracked memory is still this tracker's: asked before anything writes to or unmaps it. */
@@ -83,9 +97,11 @@ export type Proof = 'mapped' | 'registered' | 'none';
 /**
  * Called by a mechanism as soon as it knows which memory it is about to track, before it arms it:
  * the ownership protocol (ownership/claim.ts) records the claim and marks older trackers of that
- * memory lost, or throws (ERR_WRITEWATCH_TRACKED) when a live one still holds it.
+ * memory lost, or throws (ERR_INVALID_ARG_VALUE, cause EBUSY) when a live one still holds it.
+ * `fdSlot`: the registry slot of the userfaultfd that will hold it, by which a thread other than
+ * this one can ask the kernel whether it still does.
  */
-export type ClaimHook = (start: number, end: number, proof: Proof) => void;
+export type ClaimHook = (start: number, end: number, proof: Proof, fdSlot?: number) => void;
 
 export interface Mechanism {
   readonly name: MechanismName;

@@ -5,11 +5,9 @@
  */
 import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
+import type { Tracker } from '../mechanisms/index.js';
 import type { Mapping } from '../memory/mapping.js';
-import { atThreadExit } from '../sys/libc/thread-exit.js';
-import { LIVE, STATE, claimRange, rangeState, releaseRange, supersede } from '../sys/process/registry.js';
-import type { Userfaultfd } from '../sys/uffd/userfaultfd.js';
-import { ownsRange } from '../writewatch/lost.js';
+import type { Claim } from '../ownership/claim.js';
 import { STATUS_NO_MEMORY } from './constants.js';
 
 const debug = createDebug('writewatch:win32');
@@ -21,73 +19,45 @@ export class Allocation {
   readonly end: number;
   readonly mapping: Mapping;
   /**
-   * The userfaultfd of a MEM_WRITE_WATCH allocation, or null. One per allocation rather than one
-   * shared: closing it at MEM_RELEASE drops exactly this registration, and a failure (a registration
-   * lost behind our back) stays confined to one allocation. An fd per watched allocation is cheap;
-   * Windows programs watch a few large reservations (the .NET GC: its heap), not thousands.
+   * The tracker of a MEM_WRITE_WATCH allocation (the write-protect mechanism: one userfaultfd per
+   * allocation, so that MEM_RELEASE drops exactly this registration and a registration lost behind
+   * our back stays confined to one allocation), or null.
    */
-  readonly uffd: Userfaultfd | null;
+  readonly tracker: Tracker | null;
   /** Per page: 0 when reserved only, else the PAGE_* protection it was committed or protected with. */
   readonly prot: Uint8Array;
   /**
-   * A MEM_WRITE_WATCH allocation's slot in the process-wide registry, -1 for others; its state
-   * word turns LOST when a newcomer of this library, in any thread, maps or registers memory
-   * overlapping it (ours was unmapped behind our back), and every call reads it first.
+   * Its claim under the ownership protocol: its registry word turns LOST when a newcomer of this
+   * library, in any thread, maps or registers memory overlapping it (ours was unmapped behind our
+   * back); MEM_RELEASE ends it, unmapping only memory still ours.
    */
-  readonly #slot: number;
-  readonly #state: Int32Array | null;
-  readonly #stateIndex: number;
-  /** Whether the memory is still ours to unmap, decided once at release. */
-  #owned: boolean | undefined;
+  readonly #claim: Claim;
 
-  /** Built once the memory is mapped (and, with `uffd`, registered): older trackers there have lost it. */
-  constructor(mapping: Mapping, uffd: Userfaultfd | null, pageSize: number) {
+  /** Built once the memory is mapped, claimed and (with a tracker) registered and armed. */
+  constructor(mapping: Mapping, tracker: Tracker | null, claim: Claim, pageSize: number) {
     this.mapping = mapping;
     this.base = mapping.address;
     this.size = mapping.length;
     this.end = this.base + this.size;
-    this.uffd = uffd;
+    this.tracker = tracker;
     this.prot = new Uint8Array(this.size / pageSize);
-    if (uffd) {
-      this.#slot = claimRange(this.base, this.end);
-      const { words, index } = rangeState(this.#slot);
-      this.#state = words;
-      this.#stateIndex = index;
-    } else {
-      supersede(this.base, this.end);
-      this.#slot = -1;
-      this.#state = null;
-      this.#stateIndex = 0;
-    }
-    mapping.setOwned(() => (this.#owned ??= this.#decideOwned()));
+    this.#claim = claim;
+    claim.tracker = tracker;
+    claim.hold(mapping);
   }
 
   /** A watched allocation whose memory another tracker of this library has since taken. */
   get lost(): boolean {
-    return this.#state !== null && (Atomics.load(this.#state, this.#stateIndex) & STATE) !== LIVE;
-  }
-
-  #decideOwned(): boolean {
-    if (!this.uffd) return true; // nothing tells; unwatched memory is documented as the caller's
-    return !this.lost && ownsRange(this.uffd, this.base, this.end);
+    return this.tracker !== null && !this.#claim.live;
   }
 
   /**
-   * MEM_RELEASE, or forgetting an allocation found lost: detaches every view, closes the
-   * userfaultfd (which drops only its own registrations) and unmaps only memory still ours;
-   * `owned` false when the caller knows it is not (mmap just gave its range to a newcomer).
+   * MEM_RELEASE, or forgetting an allocation found lost: detaches every view, closes the tracker
+   * (which drops only its own registration) and unmaps only memory still ours; `owned` false when
+   * the caller knows it is not (mmap just gave its range to a newcomer).
    */
   dispose(owned?: boolean): void {
-    if (owned !== undefined) this.#owned ??= owned;
-    this.#owned ??= this.#decideOwned(); // before the fd goes: the check needs it
-    if (!this.#owned) debug('0x%s is no longer ours: leaving it mapped', this.base.toString(16));
-    try {
-      this.uffd?.close();
-    } catch (e) {
-      debug('closing userfaultfd failed: %o', e);
-    }
-    this.mapping.release();
-    if (this.#slot >= 0) releaseRange(this.#slot);
+    this.#claim.close(owned);
   }
 
   /**
@@ -152,12 +122,6 @@ export function addAllocation(a: Allocation): void {
   let i = live.length;
   while (i > 0 && live[i - 1].base > a.base) i--;
   live.splice(i, 0, a);
-  if (a.uffd) atThreadExit(closeWatched);
-}
-
-/** A worker ending with allocations left: their userfaultfds go with it (the memory stays mapped). */
-function closeWatched(): void {
-  for (const a of live) a.uffd?.close();
 }
 
 export function removeAllocation(a: Allocation): void {

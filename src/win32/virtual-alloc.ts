@@ -12,8 +12,8 @@ import { SystemCallError, UnsupportedError, isResourceError } from '../errors.js
 import { MADV_NOHUGEPAGE, PROT_NONE } from '../sys/libc/abi.js';
 import { getPageSize } from '../sys/libc/libc.js';
 import { Mapping } from '../memory/mapping.js';
-import { checkPagemapOwner, selfScanner } from '../sys/pagemap/self.js';
-import { Userfaultfd } from '../sys/uffd/userfaultfd.js';
+import { mechanismNamed, type Tracker } from '../mechanisms/index.js';
+import { Claim, KIND } from '../ownership/claim.js';
 import { Allocation, addAllocation, findAllocation } from './allocations.js';
 import { checkAddress, checkDword, checkSize } from './args.js';
 import {
@@ -83,7 +83,7 @@ function allocate(address: bigint, size: number, type: number, protect: number):
   if (typeof a === 'number') return a;
   if (type & MEM_COMMIT) a.prot.fill(protect);
   addAllocation(a);
-  debug('VirtualAlloc 0x%s +0x%s type 0x%s protect %d%s', a.base.toString(16), a.size.toString(16), type.toString(16), protect, a.uffd ? ' (write watch)' : '');
+  debug('VirtualAlloc 0x%s +0x%s type 0x%s protect %d%s', a.base.toString(16), a.size.toString(16), type.toString(16), protect, a.tracker ? ' (write watch)' : '');
   return BigInt(a.base);
 }
 
@@ -99,47 +99,41 @@ function commit(a: Allocation, start: number, end: number, protect: number): num
 
 function reserve(at: bigint | undefined, length: number, type: number, protect: number, page: number): Allocation | number {
   const committed = (type & MEM_COMMIT) !== 0;
-  let uffd: Userfaultfd | null = null;
-  if (type & MEM_WRITE_WATCH) {
-    try {
-      checkPagemapOwner();
-      selfScanner(); // opens /proc/self/pagemap: a sandbox that hides it fails here, not in GetWriteWatch
-      uffd = Userfaultfd.open();
-    } catch (e) {
-      if (!(e instanceof UnsupportedError || e instanceof SystemCallError)) throw e;
-      // Out of fds or memory is Windows' "not enough resources" (8), never 50: Wine's tests and the
-      // .NET GC read 50 as "write watch unsupported" and never ask again.
-      if (isResourceError(e)) return STATUS_NO_MEMORY;
-      debug('MEM_WRITE_WATCH unsupported: %s', e.message);
-      return STATUS_NOT_SUPPORTED;
-    }
-  }
   let mapping: Mapping;
   try {
     mapping = Mapping.anonymous(length, { prot: committed ? unixProt(protect) : PROT_NONE, noReserve: !committed, at });
   } catch (e) {
-    uffd?.close();
     if (!(e instanceof SystemCallError)) throw e;
     debug('mmap failed: %s', e.message);
     if (e.code === 'EEXIST') return STATUS_CONFLICTING_ADDRESSES;
     // A fixed address the kernel cannot use at all (past the end of user space) is also a bad address.
     return at !== undefined ? STATUS_CONFLICTING_ADDRESSES : STATUS_NO_MEMORY;
   }
-  if (uffd) {
-    try {
+  const start = mapping.address;
+  const end = start + length;
+  let claim: Claim | null = null;
+  let tracker: Tracker | null = null;
+  try {
+    if (type & MEM_WRITE_WATCH) {
       // A written transparent huge page would be reported 512 pages at a time.
       mapping.advise(0, length, MADV_NOHUGEPAGE);
-      uffd.register(mapping.address, length);
-      // Registration alone leaves every page reading as written: arm it all, so it starts clean.
-      uffd.writeProtect(mapping.address, length);
-    } catch (e) {
-      uffd.close();
-      mapping.release();
-      if (!(e instanceof UnsupportedError || e instanceof SystemCallError)) throw e;
-      if (isResourceError(e)) return STATUS_NO_MEMORY;
-      debug('write-watch registration failed: %s', e.message);
-      return STATUS_NOT_SUPPORTED;
+      // mmap just placed this memory: whatever tracked it before lost it, whatever the mechanism
+      // proves (the claim is this front's to take).
+      tracker = mechanismNamed('write-protect').track(start, end, mapping, (s, e, _proof, fdSlot) => {
+        claim = Claim.take(s, e, { kind: KIND.WATCH | KIND.UFFD | KIND.MAPPED, aux: fdSlot, proof: 'mapped' });
+      });
+    } else {
+      claim = Claim.take(start, end, { kind: KIND.MAPPED, proof: 'mapped' });
     }
+  } catch (e) {
+    (claim as Claim | null)?.close();
+    mapping.release(); // ours: mapped a moment ago
+    if (!(e instanceof UnsupportedError || e instanceof SystemCallError)) throw e;
+    // Out of fds or memory is Windows' "not enough resources" (8), never 50: Wine's tests and the
+    // .NET GC read 50 as "write watch unsupported" and never ask again.
+    if (isResourceError(e)) return STATUS_NO_MEMORY;
+    debug('MEM_WRITE_WATCH unsupported: %s', e.message);
+    return STATUS_NOT_SUPPORTED;
   }
-  return new Allocation(mapping, uffd, page);
+  return new Allocation(mapping, tracker, claim as unknown as Claim, page);
 }

@@ -6,7 +6,7 @@ import createDebug from 'debug';
 import { LostError } from '../errors.js';
 import { MADV_DONTNEED, PROT_NONE } from '../sys/libc/abi.js';
 import { getPageSize } from '../sys/libc/libc.js';
-import { lostFromWriteProtect } from '../writewatch/lost.js';
+import { newQuery } from '../mechanisms/index.js';
 import { type Allocation, findAllocation, removeAllocation } from './allocations.js';
 import { checkAddress, checkDword, checkSize } from './args.js';
 import { MEM_DECOMMIT, MEM_RELEASE, STATUS_INVALID_PARAMETER } from './constants.js';
@@ -16,6 +16,7 @@ import { newRange, roundRange } from './range.js';
 const debug = createDebug('writewatch:win32');
 
 const range = newRange();
+const query = newQuery();
 
 /**
  * VirtualFree. MEM_RELEASE needs size 0 and the allocation's base, and frees it all; MEM_DECOMMIT
@@ -69,13 +70,18 @@ function decommit(a: Allocation, start: number, end: number): number {
   a.prot.fill(0, off / page, (end - a.base) / page);
   // MADV_DONTNEED zaps the PTEs, and a zapped entry reads as written until armed again: re-arm
   // after the zap, so decommitted pages read clean and recommitting does not dirty them.
-  try {
-    a.uffd?.writeProtect(start, len);
-  } catch (e) {
-    const lost = lostFromWriteProtect(e, start, end);
-    if (!(lost instanceof LostError)) throw lost;
-    // The pages are decommitted either way; GetWriteWatch will report the lost tracking (87).
-    debug('decommit 0x%s: %s', start.toString(16), lost.message);
+  if (a.tracker) {
+    const q = query;
+    q.bounds[0] = start;
+    q.bounds[1] = end;
+    q.bounds[2] = 0;
+    try {
+      a.tracker.rearm(q);
+    } catch (e) {
+      if (!(e instanceof LostError)) throw e;
+      // The pages are decommitted either way; GetWriteWatch will report the lost tracking (87).
+      debug('decommit 0x%s: %s', start.toString(16), e.message);
+    }
   }
   debug('decommit 0x%s +0x%s', start.toString(16), len.toString(16));
   return 0;

@@ -1,16 +1,22 @@
 /**
  * NtGetWriteWatch / NtResetWriteWatch (NTSTATUS, last error untouched, as in Wine where they never
  * call SetLastError) and their kernelbase wrappers GetWriteWatch / ResetWriteWatch (0, or
- * 0xFFFFFFFF with the last error). GetWriteWatch is one PAGEMAP_SCAN walk (src/pagemap/written.ts)
- * capped at `*lpdwCount` pages, so with WRITE_WATCH_FLAG_RESET exactly the returned pages are
- * re-armed and dirty pages past the cut stay dirty, as on Windows.
+ * 0xFFFFFFFF with the last error). GetWriteWatch is one scan of the allocation's tracker (the
+ * write-protect mechanism: a PAGEMAP_SCAN walk) capped at `*lpdwCount` pages, so with
+ * WRITE_WATCH_FLAG_RESET exactly the returned pages are re-armed and dirty pages past the cut stay
+ * dirty, as on Windows.
  *
  * Out-parameters that cannot be written (frozen, getter-only, a Proxy whose set throws) are an
  * unwritable pointer: STATUS_ACCESS_VIOLATION (998) with nothing changed, like NULL (args.ts says
  * why this is a Windows failure and not a throw). Boxes are probed before the call acts; a plain
  * array cannot be probed cheaply, so a store into it that throws is undone: the entries written are
- * restored and the pages the call reset are un-write-protected (UFFDIO_WRITEPROTECT mode 0), which
- * makes them read as written again: the next call reports them (overstated at worst, never lost).
+ * restored and the pages the call reset are made to read as written again (the tracker's unreset):
+ * the next call reports them (overstated at worst, never lost).
+ *
+ * User code runs in the middle of a call (the boxes' getters and setters, an array's element
+ * setters), and it may call these functions again: each call works in a frame of its own (the
+ * range, the scratch addresses, the query), lengths are read through the engine's getters, and the
+ * caller's typed array is written last, after every setter has run.
  *
  * Tracking lost behind our back (the memory unmapped or mapped over without VirtualFree, a forked
  * child) surfaces from the kernel as PM_SCAN_CHECK_WPASYNC's EPERM, or msync's ENOMEM for a hole.
@@ -21,53 +27,61 @@
 import { types } from 'node:util';
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
+import { newQuery, type Query } from '../mechanisms/index.js';
 import { getPageSize } from '../sys/libc/libc.js';
-import type { RegionSink } from '../sys/pagemap/written.js';
-import { pagemapStillOurs, selfScanner } from '../sys/pagemap/self.js';
-import { assertTracked, pagemapReplaced } from '../writewatch/lost.js';
+import { typedArrayBuffer, typedArrayByteOffset, typedArrayLength } from '../writewatch/intrinsics.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from './constants.js';
 import { setNtStatus } from './last-error.js';
-import { newRange, roundRange } from './range.js';
+import { newRange, roundRange, type PageRange } from './range.js';
 
 const debug = createDebug('writewatch:win32');
 
 /**
- * Collects page addresses in a scratch array: out-parameters are written only on success, so the
- * caller's array is filled after the scan returned. Grows geometrically, then allocates nothing.
+ * What one call works with: its rounded range, the page addresses it found (out-parameters are
+ * written only on success, so the caller's array is filled after the scan returned), the tracker
+ * query (absolute addresses: origin 0). The outermost call reuses one (no allocation); a call made
+ * from inside another's user code gets a fresh one, so it cannot overwrite the outer call's state.
  */
-class ScratchSink implements RegionSink {
-  buf = new Float64Array(256);
-  count = 0;
-  page = 4096;
-  region(start: number, end: number): void {
-    const { buf, page } = this;
-    let k = this.count;
-    for (let a = start; a < end; a += page) buf[k++] = a;
-    this.count = k;
-  }
-  reserve(n: number): void {
-    if (this.buf.length < n) this.buf = new Float64Array(Math.max(n, this.buf.length * 2));
+interface Frame {
+  range: PageRange;
+  buf: Float64Array;
+  q: Query;
+}
+
+const newFrame = (): Frame => ({ range: newRange(), buf: new Float64Array(256), q: newQuery() });
+const outer = newFrame();
+let depth = 0;
+
+function run<T>(body: (f: Frame) => T): T {
+  const f = depth === 0 ? outer : newFrame();
+  depth++;
+  try {
+    return body(f);
+  } finally {
+    depth--;
   }
 }
 
-const sink = new ScratchSink();
-/** ResetWriteWatch wants the re-arming, not the list. */
-const discard: RegionSink = { region() {} };
-const range = newRange();
+function reserve(f: Frame, n: number): void {
+  if (f.buf.length < n) f.buf = new Float64Array(Math.max(n, f.buf.length * 2));
+}
+
 const TWO32 = 4294967296;
+
 // The 32-bit view of the last BigUint64Array written: lets addresses be stored without a BigInt each.
 let lastOut: BigUint64Array | null = null;
 let lastOut32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
-/** Writes the addresses into a BigUint64Array: typed-array stores cannot throw. */
-function copyOutTyped(out: BigUint64Array, n: number): void {
-  const buf = sink.buf;
-  // Re-derived when the array changes, or its length does (a view that tracks a resizable buffer).
-  if (out !== lastOut || lastOut32.length !== out.length * 2) {
+/** Writes the addresses into a BigUint64Array of at least `n` elements: typed-array stores run no user code. */
+function copyOutTyped(out: BigUint64Array, buf: Float64Array, n: number): void {
+  // Re-derived when the array changes, or its length does (a view that tracks a resizable buffer);
+  // through the engine's getters, so a subclass cannot point it past the array.
+  const length = typedArrayLength(out);
+  if (out !== lastOut || lastOut32.length !== length * 2) {
     lastOut = out;
-    lastOut32 = new Uint32Array(out.buffer, out.byteOffset, out.length * 2);
+    lastOut32 = new Uint32Array(typedArrayBuffer(out), typedArrayByteOffset(out), length * 2);
   }
   const u32 = lastOut32;
   // Little-endian halves (x86_64 and arm64 Linux are little-endian); addresses < 2^53 are exact.
@@ -80,16 +94,16 @@ function copyOutTyped(out: BigUint64Array, n: number): void {
 
 /**
  * Writes the addresses into a plain array, whose stores may throw (frozen, a Proxy, a non-writable
- * index); on a throw, restores what it overwrote and rethrows, so the array is as it was.
+ * index) or run user code; on a throw, restores what it overwrote and rethrows, so the array is as
+ * it was. `values` is the call's own copy: user code reached from a store cannot change it.
  */
-function copyOutArray(out: bigint[], n: number): void {
-  const buf = sink.buf;
+function copyOutArray(out: bigint[], values: bigint[]): void {
   const saved: unknown[] = [];
   let i = 0;
   try {
-    for (; i < n; i++) {
+    for (; i < values.length; i++) {
       saved.push(out[i]);
-      out[i] = BigInt(buf[i]);
+      out[i] = values[i];
     }
   } catch (e) {
     for (let k = 0; k < saved.length && k < i; k++) {
@@ -112,8 +126,9 @@ function storable(out: bigint[]): boolean {
   }
 }
 
-/** out.length, or -1 when reading it throws (a Proxy): an unreadable pointer. */
+/** The length of the addresses array (a typed array's through the engine's getter), or -1 when reading it throws. */
 function lengthOf(out: BigUint64Array | bigint[]): number {
+  if (types.isBigUint64Array(out)) return typedArrayLength(out);
   try {
     const n = out.length;
     return typeof n === 'number' ? n : -1;
@@ -123,16 +138,19 @@ function lengthOf(out: BigUint64Array | bigint[]): number {
 }
 
 /**
- * Undoes the reset of the `n` pages in sink.buf: un-write-protecting a page (UFFDIO_WRITEPROTECT
- * mode 0) makes it read as written, so the next GetWriteWatch reports it again.
+ * Undoes the reset of the `n` pages in the frame: the tracker makes each run read as written
+ * again, so the next GetWriteWatch reports it.
  */
-function unreset(a: Allocation, n: number, page: number): void {
-  const buf = sink.buf;
+function unreset(f: Frame, a: Allocation, n: number, page: number): void {
+  const buf = f.buf;
+  const q = f.q;
   for (let i = 0; i < n; ) {
     let j = i + 1;
     while (j < n && buf[j] === buf[j - 1] + page) j++;
+    q.bounds[0] = buf[i];
+    q.bounds[1] = buf[j - 1] + page;
     try {
-      a.uffd!.writeProtect(buf[i], buf[j - 1] + page - buf[i], false);
+      a.tracker!.unreset(q);
     } catch (e) {
       // The registration is gone: every later call on the range answers 87, never "clean".
       debug('GetWriteWatch rollback 0x%s: %o', buf[i].toString(16), e);
@@ -142,10 +160,10 @@ function unreset(a: Allocation, n: number, page: number): void {
 }
 
 /** The write-watched allocation holding all of the rounded range, or undefined (→ 87). */
-function watched(): Allocation | undefined {
+function watched(range: PageRange): Allocation | undefined {
   if (range.outside) return undefined;
   const a = findAllocation(range.start, range.end);
-  return a && a.uffd ? a : undefined;
+  return a && a.tracker ? a : undefined;
 }
 
 /**
@@ -169,8 +187,12 @@ export function ntGetWriteWatch(
   const out = checkAddresses('addresses', addresses);
   const cnt = checkBox('count', count);
   const gran = checkBox('granularity', granularity);
+  return run((f) => getWatch(f, flags, b, size, out, cnt, gran));
+}
+
+function getWatch(f: Frame, flags: number, b: bigint, size: number, out: BigUint64Array | bigint[] | null, cnt: Box | null, gran: Box | null): number {
   const page = getPageSize();
-  roundRange(b, size, page, range);
+  const range = roundRange(b, size, page, f.range);
   // NULL or unwritable, as Windows probes its out-pointers before acting.
   if (!cnt || !gran) return STATUS_ACCESS_VIOLATION;
   const value = probe(cnt);
@@ -181,31 +203,35 @@ export function ntGetWriteWatch(
   if (!out || lengthOf(out) < cap) return STATUS_ACCESS_VIOLATION;
   const typed = types.isBigUint64Array(out);
   if (!typed && !storable(out)) return STATUS_ACCESS_VIOLATION;
-  const a = watched();
+  // The last user code before the scan has run: from here on, only this call's frame is read.
+  const a = watched(range);
   if (!a) return STATUS_INVALID_PARAMETER;
   const { start, end } = range;
   const max = Math.min(cap, (end - start) / page);
-  sink.reserve(max);
-  sink.page = page;
-  sink.count = 0;
+  reserve(f, max);
   const reset = (flags & WRITE_WATCH_FLAG_RESET) !== 0;
-  let checked = false;
+  const q = f.q;
+  q.bounds[0] = start;
+  q.bounds[1] = end;
+  q.bounds[2] = 0;
+  q.reset = reset;
+  q.maxPages = max;
+  q.into = f.buf;
+  q.sink = null;
+  q.count = 0;
   try {
-    // A get without reset changes nothing, and fails whole by itself (EPERM) if tracking was lost.
-    assertTracked(start, end, reset);
-    checked = true;
-    selfScanner().scan(start, end, reset, max, sink);
-    // "Nothing written" is also what a number dup2'ed to another process's pagemap answers.
-    if (sink.count === 0 && !pagemapStillOurs()) return ntGetWriteWatch(flags, base, size, addresses, count, granularity);
+    a.tracker!.scan(q);
   } catch (e) {
-    // Our pagemap fd was closed or replaced behind our back: nothing was reset yet, so again on a fresh one.
-    if ((!checked || !reset) && pagemapReplaced(e)) return ntGetWriteWatch(flags, base, size, addresses, count, granularity);
     if (!(e instanceof LostError)) throw e;
     debug('GetWriteWatch 0x%s: %s', start.toString(16), e.message);
     return STATUS_INVALID_PARAMETER;
+  } finally {
+    q.into = null;
   }
-  const n = sink.count;
-  // The boxes were probed, but a getter or setter may still throw: each step undoes the ones before it.
+  const n = q.count;
+  const values = typed ? null : Array.from(f.buf.subarray(0, n), (x) => BigInt(x));
+  // The boxes were probed, but a getter or setter may still throw (or call in again): each step
+  // undoes the ones before it.
   let oldGran: number | undefined;
   let step = 0;
   try {
@@ -214,8 +240,11 @@ export function ntGetWriteWatch(
     step = 1;
     gran.value = page;
     step = 2;
-    if (typed) copyOutTyped(out as BigUint64Array, n);
-    else copyOutArray(out as bigint[], n);
+    if (typed) {
+      // After the setters: a resizable buffer they shrank is an unwritable pointer, not a write past it.
+      if (typedArrayLength(out as BigUint64Array) < n) throw new RangeError('the addresses array shrank below the count');
+      copyOutTyped(out as BigUint64Array, f.buf, n);
+    } else copyOutArray(out as bigint[], values!);
     return 0;
   } catch (e) {
     debug('GetWriteWatch 0x%s: an out-parameter refused the store: %o', start.toString(16), e);
@@ -225,7 +254,7 @@ export function ntGetWriteWatch(
     } catch {
       /* best effort */
     }
-    if (reset) unreset(a, n, page);
+    if (reset) unreset(f, a, n, page);
     return STATUS_ACCESS_VIOLATION;
   }
 }
@@ -240,24 +269,24 @@ export function ntGetWriteWatch(
 export function ntResetWriteWatch(base: bigint, size: number): number {
   const b = checkAddress('base', base);
   checkSize('size', size);
-  roundRange(b, size, getPageSize(), range);
-  if (range.empty) return STATUS_INVALID_PARAMETER;
-  const a = watched();
-  if (!a) return STATUS_INVALID_PARAMETER;
-  const { start, end } = range;
-  let checked = false;
-  try {
-    // Checked first: the scan re-arms mapping by mapping and would fail only on reaching a lost one.
-    assertTracked(start, end);
-    checked = true;
-    selfScanner().scan(start, end, true, 0, discard);
-  } catch (e) {
-    if (!checked && pagemapReplaced(e)) return ntResetWriteWatch(base, size);
-    if (!(e instanceof LostError)) throw e;
-    debug('ResetWriteWatch 0x%s: %s', start.toString(16), e.message);
-    return STATUS_INVALID_PARAMETER;
-  }
-  return 0;
+  return run((f) => {
+    const range = roundRange(b, size, getPageSize(), f.range);
+    if (range.empty) return STATUS_INVALID_PARAMETER;
+    const a = watched(range);
+    if (!a) return STATUS_INVALID_PARAMETER;
+    const q = f.q;
+    q.bounds[0] = range.start;
+    q.bounds[1] = range.end;
+    q.bounds[2] = 0;
+    try {
+      a.tracker!.reset(q);
+    } catch (e) {
+      if (!(e instanceof LostError)) throw e;
+      debug('ResetWriteWatch 0x%s: %s', range.start.toString(16), e.message);
+      return STATUS_INVALID_PARAMETER;
+    }
+    return 0;
+  });
 }
 
 /** GetWriteWatch: 0, or 0xFFFFFFFF with the last error (87, 998) set from the NTSTATUS. */

@@ -1,4 +1,10 @@
-/** Argument checks for the JS-first API, with Node's error codes. Nothing here touches the kernel. */
+/**
+ * Argument checks for the JS-first API, with Node's error codes. Nothing here touches the kernel.
+ *
+ * Options objects are read once, every property copied into a local before the call acts: a getter
+ * or Proxy trap runs only here, before the call checks that its WriteWatch is live, so user code
+ * can neither close it mid-call nor change an answer already checked.
+ */
 import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError } from '../errors.js';
 
 export interface GetOptions {
@@ -12,12 +18,26 @@ export interface GetOptions {
   reset?: boolean;
 }
 
-/** A checked request: a byte range of the buffer plus the page cap (0 = none). */
+/**
+ * A request: first as read from its options (the raw values, and any failure reading them, thrown
+ * only once the call knows its WriteWatch is live: after close every call says so, whatever its
+ * arguments), then as checked: a byte range of the buffer plus the page cap (0 = none).
+ */
 export interface Request {
+  rawOffset: unknown;
+  rawLength: unknown;
+  rawMaxPages: unknown;
+  rawReset: unknown;
+  /** What reading the options threw (a refused key, a revoked Proxy, a getter), or null. */
+  error: unknown;
   offset: number;
   length: number;
   maxPages: number;
   reset: boolean;
+}
+
+export function newRequest(): Request {
+  return { rawOffset: undefined, rawLength: undefined, rawMaxPages: undefined, rawReset: undefined, error: null, offset: 0, length: 0, maxPages: 0, reset: false };
 }
 
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {
@@ -28,28 +48,72 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   return value;
 }
 
-/** A byte range inside [0, byteLength): offset and length default to the whole buffer. */
-export function checkRange(offset: unknown, length: unknown, byteLength: number): { offset: number; length: number } {
-  const o = offset === undefined ? 0 : checkInteger('offset', offset, 0, byteLength);
-  const l = length === undefined ? byteLength - o : checkInteger('length', length, 0, byteLength - o);
-  return { offset: o, length: l };
+/**
+ * A failure reading a user object: one without a `.code` (a revoked Proxy, a getter throwing a
+ * plain TypeError) becomes ERR_INVALID_ARG_VALUE naming the argument, with the failure as its cause.
+ */
+export function readFailure(name: string, value: unknown, e: unknown): unknown {
+  if (e !== null && typeof e === 'object' && typeof (e as { code?: unknown }).code === 'string') return e;
+  const err = new InvalidArgValueError(name, value, `could not be read (${e instanceof Error ? e.message : String(e)})`);
+  (err as { cause?: unknown }).cause = e;
+  return err;
 }
 
-/** Checks `opts`; the result is written into `into` when given (the no-allocation getInto path). */
-export function checkOptions(opts: unknown, byteLength: number, into?: Request): Request {
-  if (opts === undefined) return fill(into, 0, byteLength, 0, false);
-  if (opts === null || typeof opts !== 'object') throw new InvalidArgTypeError('options', 'of type object', opts);
-  const o = opts as GetOptions;
-  checkKeys(o);
-  // checkRange() inlined: its { offset, length } would be one more allocation per getInto.
-  const offset = o.offset === undefined ? 0 : checkInteger('offset', o.offset, 0, byteLength);
-  const length = o.length === undefined ? byteLength - offset : checkInteger('length', o.length, 0, byteLength - offset);
-  // 0 is an error as *lpdwCount == 0 is in Windows (ERROR_INVALID_PARAMETER).
-  const maxPages = o.maxPages === undefined ? 0 : checkInteger('options.maxPages', o.maxPages, 1, Number.MAX_SAFE_INTEGER);
-  if (o.reset !== undefined && typeof o.reset !== 'boolean') {
-    throw new InvalidArgTypeError('options.reset', 'of type boolean', o.reset);
+/** reset()'s arguments, as given. */
+export function readRange(offset: unknown, length: unknown, into: Request): Request {
+  into.rawOffset = offset;
+  into.rawLength = length;
+  into.rawMaxPages = undefined;
+  into.rawReset = true;
+  into.error = null;
+  return into;
+}
+
+/**
+ * Reads `opts` into `into`: each property once, before anything else of the call (getters and
+ * Proxy traps run here and only here). Throws nothing: checkRequest() does, after the liveness
+ * check. No allocation (getInto's path).
+ */
+export function readOptions(opts: unknown, into: Request): Request {
+  into.rawOffset = into.rawLength = into.rawMaxPages = into.rawReset = undefined;
+  into.error = null;
+  if (opts === undefined) return into;
+  if (opts === null || typeof opts !== 'object') {
+    into.error = new InvalidArgTypeError('options', 'of type object', opts);
+    return into;
   }
-  return fill(into, offset, length, maxPages, o.reset ?? false);
+  try {
+    checkKeys(opts);
+    const o = opts as GetOptions;
+    into.rawOffset = o.offset;
+    into.rawLength = o.length;
+    into.rawMaxPages = o.maxPages;
+    into.rawReset = o.reset;
+  } catch (e) {
+    into.error = readFailure('options', opts, e);
+  }
+  return into;
+}
+
+/** Checks what readOptions()/readRange() read, against the buffer's live length: a range past `byteLength` is an error. */
+export function checkRequest(r: Request, byteLength: number): Request {
+  if (r.error !== null) throw r.error;
+  const offset = r.rawOffset === undefined ? 0 : checkInteger('offset', r.rawOffset, 0, byteLength);
+  const length = r.rawLength === undefined ? byteLength - offset : checkInteger('length', r.rawLength, 0, byteLength - offset);
+  // 0 is an error as *lpdwCount == 0 is in Windows (ERROR_INVALID_PARAMETER).
+  const maxPages = r.rawMaxPages === undefined ? 0 : checkInteger('options.maxPages', r.rawMaxPages, 1, Number.MAX_SAFE_INTEGER);
+  if (r.rawReset !== undefined && typeof r.rawReset !== 'boolean') throw new InvalidArgTypeError('options.reset', 'of type boolean', r.rawReset);
+  r.offset = offset;
+  r.length = length;
+  r.maxPages = maxPages;
+  r.reset = r.rawReset === true;
+  return r;
+}
+
+/** readOptions() and checkRequest() at once, for a buffer of `byteLength` bytes (pure logic: tests). */
+export function checkOptions(opts: unknown, byteLength: number): { offset: number; length: number; maxPages: number; reset: boolean } {
+  const r = checkRequest(readOptions(opts, newRequest()), byteLength);
+  return { offset: r.offset, length: r.length, maxPages: r.maxPages, reset: r.reset };
 }
 
 /**
@@ -64,11 +128,40 @@ function checkKeys(o: object): void {
   }
 }
 
-function fill(into: Request | undefined, offset: number, length: number, maxPages: number, reset: boolean): Request {
-  if (!into) return { offset, length, maxPages, reset };
-  into.offset = offset;
-  into.length = length;
-  into.maxPages = maxPages;
-  into.reset = reset;
-  return into;
+/** allocate()'s and track()'s options, as read once. */
+export interface OpenOptions {
+  mechanism: 'write-protect' | 'compare' | 'auto';
+  maxByteLength: number | undefined;
+}
+
+const MECHANISMS = ['write-protect', 'compare', 'auto'] as const;
+
+/**
+ * Reads allocate()'s (`track` false) or track()'s options: `mechanism`, and for track
+ * `maxByteLength`. Unknown keys are refused as get()'s are (`mechanisn: 'compare'` would otherwise
+ * silently give write-protect).
+ */
+export function readOpenOptions(options: unknown, track: boolean): OpenOptions {
+  if (options === undefined) return { mechanism: 'write-protect', maxByteLength: undefined };
+  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options', 'of type object', options);
+  let mechanism: unknown, maxByteLength: unknown;
+  try {
+    const allowed = track ? 'mechanism and maxByteLength are' : 'mechanism is';
+    for (const k in options) {
+      if (k !== 'mechanism' && !(track && k === 'maxByteLength')) {
+        throw new InvalidArgValueError(`options.${k}`, (options as Record<string, unknown>)[k], `is not an option: ${allowed}`);
+      }
+    }
+    mechanism = (options as { mechanism?: unknown }).mechanism;
+    maxByteLength = track ? (options as { maxByteLength?: unknown }).maxByteLength : undefined;
+  } catch (e) {
+    throw readFailure('options', options, e);
+  }
+  if (mechanism !== undefined && !(MECHANISMS as readonly unknown[]).includes(mechanism)) {
+    throw new InvalidArgValueError('options.mechanism', mechanism, `must be one of: ${MECHANISMS.map((x) => `'${x}'`).join(', ')}`);
+  }
+  return {
+    mechanism: (mechanism ?? 'write-protect') as OpenOptions['mechanism'],
+    maxByteLength: maxByteLength === undefined ? undefined : checkInteger('options.maxByteLength', maxByteLength, 0, Number.MAX_SAFE_INTEGER),
+  };
 }

@@ -53,7 +53,7 @@ int main(void) {
   P("sizeof.page_region", sizeof(struct page_region)); OFF(page_region, start); OFF(page_region, end); OFF(page_region, categories);
   N(O_RDONLY); N(O_RDWR); N(O_NONBLOCK); N(O_CLOEXEC);
   N(PROT_NONE); N(PROT_READ); N(PROT_WRITE); N(PROT_EXEC);
-  N(MAP_SHARED); N(MAP_PRIVATE); N(MAP_FIXED); N(MAP_ANONYMOUS); N(MAP_NORESERVE); N(MAP_FIXED_NOREPLACE);
+  N(MAP_SHARED); N(MAP_PRIVATE); N(MAP_FIXED); N(MAP_ANONYMOUS); N(MAP_NORESERVE); N(MAP_FIXED_NOREPLACE); N(MREMAP_MAYMOVE);
   P("MAP_FAILED", (unsigned long long)(unsigned long)MAP_FAILED);
   N(MADV_NORMAL); N(MADV_DONTNEED); N(MADV_HUGEPAGE); N(MADV_NOHUGEPAGE);
   N(_SC_PAGESIZE);

@@ -12,7 +12,8 @@
  * stays visible to the next call. That is why the diff never copies a page it did not report.
  */
 import type { RegionSink } from '../../sys/pagemap/written.js';
-import { mem } from './mem.js';
+import { libc } from '../../sys/libc/libc.js';
+
 
 /**
  * Block sizes compared before pages, largest first. On populated memory any choice runs at memory
@@ -31,12 +32,13 @@ export interface DiffOut {
 }
 
 /**
- * Compares the pages of [from, to) (absolute, page-aligned) with the shadow at `from + delta`,
- * stopping after `cap` differing pages (0: no cap). Offsets are reported relative to `origin`.
+ * Compares the pages of each run [runs[i], runs[i + 1]) (absolute, page-aligned, ascending, for i
+ * even and below `n`) with the shadow at `+ delta`, stopping after `cap` differing pages (0: no
+ * cap). Offsets are reported relative to `origin`.
  */
 export function diff(
-  from: number,
-  to: number,
+  runs: Float64Array,
+  n: number,
   delta: number,
   origin: number,
   page: number,
@@ -45,12 +47,12 @@ export function diff(
   out: DiffOut,
 ): void {
   const d = new Differ(delta, origin, page, cap, reset, out);
-  d.walk(from, to, 0);
+  for (let i = 0; i < n; i += 2) if (!d.walk(runs[i], runs[i + 1], 0)) break;
   d.flush();
 }
 
 class Differ {
-  readonly #m = mem();
+  readonly #m = libc();
   /** Start of the run of differing pages not yet flushed, or -1. */
   #run = -1;
   #runEnd = -1;

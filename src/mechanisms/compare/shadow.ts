@@ -9,14 +9,19 @@
  * a new mapping right below the last one, so the shadow of a 1 GiB allocation would start exactly
  * 1 GiB from it, and comparing two streams that far apart ran ~40 % slower here (130 against
  * 90 ms of CPU per GiB, x86_64; measured with bench/lib/compare.mjs and by moving the shadow).
+ *
+ * Its lifetime is its tracker's (closed by the claim: close(), the garbage collector, the thread's
+ * exit). It is recorded in the process registry as library memory of this thread, so that a thread
+ * stopped with terminate() does not leave it mapped: the next thread to claim anything unmaps it,
+ * if it still carries the wipe-on-fork mark this file sets (ownership/claim.ts).
  */
-import { isMainThread } from 'node:worker_threads';
 import createDebug from 'debug';
 import { SystemCallError } from '../../errors.js';
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
+import { markMapped } from '../../ownership/claim.js';
+import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
 import { lastError } from '../../sys/libc/errno.js';
-import { getPageSize } from '../../sys/libc/libc.js';
-import { mem, MREMAP_MAYMOVE } from './mem.js';
+import { getPageSize, libc } from '../../sys/libc/libc.js';
+import { KIND, claimRange, releaseRange } from '../../sys/process/registry.js';
 
 const debug = createDebug('writewatch:compare');
 
@@ -28,88 +33,86 @@ const debug = createDebug('writewatch:compare');
 const WINDOW = 256 * 2 ** 20;
 const skew = (page: number) => 66 * 2 ** 20 + page;
 
-/** Unmaps the shadow of a WriteWatch dropped without close(). */
-const dropped = new FinalizationRegistry<{ address: number; length: number }>((m) => {
-  debug('shadow collected without close(): unmapping 0x%s', m.address.toString(16));
-  live.delete(m);
-  mem().munmap(m.address, m.length);
-});
+function mmap(length: number): number {
+  const p = libc().mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p === MAP_FAILED || p === null ? -1 : Number(p);
+}
 
-/**
- * This thread's shadows. A worker that exits without closing its WriteWatches is torn down
- * without running FinalizationRegistry callbacks: its 'exit' event unmaps them instead (nothing
- * but this thread's trackers reads them). A process's exit unmaps everything anyway.
- */
-const live = new Set<{ address: number; length: number }>();
-let unmapOnExit = false;
-
-function adopt(m: { address: number; length: number }): void {
-  live.add(m);
-  if (isMainThread || unmapOnExit) return;
-  unmapOnExit = true;
-  process.on('exit', () => {
-    for (const x of live) mem().munmap(x.address, x.length);
-    live.clear();
-  });
+function munmap(address: number, length: number): void {
+  if (libc().munmap(BigInt(address), length) !== 0) debug('munmap of the shadow failed');
 }
 
 export class Shadow {
-  /** What the registry unmaps: updated when grow() moves the shadow. */
-  readonly #m: { address: number; length: number };
-  #released = false;
+  #address: number;
+  #length: number;
+  /** Its slot in the process registry (KIND.SHADOW), -1 once released. */
+  #slot: number;
 
   private constructor(address: number, length: number) {
-    this.#m = { address, length };
-    dropped.register(this, this.#m, this);
-    adopt(this.#m);
+    this.#address = address;
+    this.#length = length;
+    this.#slot = -1;
+    this.#record();
+  }
+
+  #record(): void {
+    markMapped(this.#address, this.#length);
+    madvise(this.#address, this.#length);
+    try {
+      this.#slot = claimRange(this.#address, this.#address + this.#length, KIND.SHADOW);
+    } catch (e) {
+      munmap(this.#address, this.#length);
+      throw e;
+    }
   }
 
   /** A zero-filled shadow of `length` bytes for the memory at `partner`. */
   static map(length: number, partner: number): Shadow {
-    const m = mem();
-    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    let p = m.mmap(0, length + WINDOW, PROT_READ | PROT_WRITE, flags, -1, 0);
+    let p = mmap(length + WINDOW);
     if (p !== -1) {
       // Keep [s, s + length) at the skewed distance; give the rest of the window back.
       const s = p + ((((skew(getPageSize()) - (p - partner)) % WINDOW) + WINDOW) % WINDOW);
-      if (s > p) m.munmap(p, s - p);
-      m.munmap(s + length, p + length + WINDOW - (s + length));
+      if (s > p) munmap(p, s - p);
+      munmap(s + length, p + length + WINDOW - (s + length));
       p = s;
     } else {
-      p = m.mmap(0, length, PROT_READ | PROT_WRITE, flags, -1, 0); // no room for the window: anywhere
+      p = mmap(length); // no room for the window: anywhere
       if (p === -1) throw lastError('mmap', `${length}-byte shadow`);
     }
-    m.madvise(p, length, MADV_NOHUGEPAGE); // advisory: without THP support it fails, harmlessly
     debug('shadow 0x%s +0x%s', p.toString(16), length.toString(16));
     return new Shadow(p, length);
   }
 
   get address(): number {
-    return this.#m.address;
+    return this.#address;
   }
 
   get length(): number {
-    return this.#m.length;
+    return this.#length;
   }
 
   /** Grows the shadow to `length` bytes, keeping its content; the new part reads as zeros. */
   grow(length: number): void {
-    if (this.#released) throw new SystemCallError('mremap', 9 /* EBADF */, 'shadow released');
-    const m = this.#m;
-    if (length <= m.length) return;
-    const p = mem().mremap(m.address, m.length, length, MREMAP_MAYMOVE);
+    if (this.#slot < 0) throw new SystemCallError('mremap', 9 /* EBADF */, 'shadow released');
+    if (length <= this.#length) return;
+    const p = libc().mremap(this.#address, this.#length, length, MREMAP_MAYMOVE);
     if (p === -1) throw lastError('mremap', `shadow to ${length} bytes`);
-    mem().madvise(p, length, MADV_NOHUGEPAGE);
+    releaseRange(this.#slot);
+    this.#address = p;
+    this.#length = length;
+    this.#record();
     debug('shadow grew to 0x%s +0x%s', p.toString(16), length.toString(16));
-    m.address = p;
-    m.length = length;
   }
 
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    dropped.unregister(this);
-    live.delete(this.#m);
-    if (mem().munmap(this.#m.address, this.#m.length) !== 0) debug('munmap of the shadow failed');
+    if (this.#slot < 0) return;
+    releaseRange(this.#slot);
+    this.#slot = -1;
+    munmap(this.#address, this.#length);
   }
+}
+
+/** Advisory: without THP support it fails, harmlessly. Huge pages would make a one-page re-baseline commit 2 MiB. */
+function madvise(address: number, length: number): void {
+  libc().madvise(BigInt(address), length, MADV_NOHUGEPAGE);
 }

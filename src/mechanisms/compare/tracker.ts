@@ -1,40 +1,48 @@
 /**
- * The compare mechanism's answers to get/getInto/ranges/reset: the pages whose bytes differ from
- * their baseline (the shadow). Bounds follow WriteWatch's (every page a byte range touches,
- * clipped to what is tracked) and are also clipped to the pages the buffer covers now, so that a
- * growable buffer's reservation past its length (PROT_NONE) is never read.
+ * A compare tracker: the pages of [start, end) whose bytes differ from their baseline (the
+ * shadow). Only pages that can differ are read: a page neither populated in memory nor in the
+ * shadow reads as zeros on both sides (sys/pagemap/populated.ts), so a fresh 1 GiB allocation costs
+ * a page-table walk, not a GiB of reads, and its untouched pages are never faulted in.
  */
-import type { GetOptions, Request } from '../../writewatch/args.js';
-import { assertTracked } from '../../writewatch/lost.js';
-import { RangeSink, type ByteRange } from '../../writewatch/sinks.js';
-import type { Watched } from '../../writewatch/write-watch.js';
+import koffi from 'koffi';
+import { assertMapped } from '../../memory/mapped.js';
+import { populated } from '../../sys/pagemap/populated.js';
+import type { Query, Tracker } from '../contract.js';
 import { diff, type DiffOut } from './diff.js';
 import { Shadow } from './shadow.js';
 
-export type { GetOptions };
+/** Runs to compare, as [start, end) pairs, shared by the thread's trackers (grown, never shrunk). */
+const liveRuns = { out: new Float64Array(64) };
+const shadowRuns = { out: new Float64Array(64) };
+const merged = { out: new Float64Array(64) };
+/** The runs #runs() chose: liveRuns.out, merged.out, or the whole range. */
+let runs = liveRuns.out;
 
-export class CompareTracker {
-  readonly #w: Watched;
+export class CompareTracker implements Tracker {
+  readonly #start: number;
+  #end: number;
   readonly #page: number;
   readonly #shadow: Shadow;
+  readonly #owns: () => boolean;
   readonly #out: DiffOut = { into: null, sink: null, count: 0 };
-  readonly #ranges = new RangeSink();
-  /** The page range of the last #bounds(). */
-  #s = 0;
-  #e = 0;
+  /** msync's arguments for the last range checked, as bigints made once per range. */
+  #checked = { start: 0, end: 0, addr: 0n, len: 0n, b: new Float64Array(2) };
 
   /**
-   * A shadow for `w`'s [start, end). `baseline`: copy the memory's current content into it (track);
-   * without, the memory is known to be all zeros, as the fresh shadow is (allocate).
+   * A shadow for [start, end). `baseline`: copy the memory's current content into it (track);
+   * without, the memory is known to be all zeros, as the fresh shadow is (allocate). `owns` answers
+   * Tracker.owns() with the evidence the memory's kind offers.
    */
-  constructor(w: Watched, page: number, baseline: boolean) {
-    this.#w = w;
+  constructor(start: number, end: number, page: number, baseline: boolean, owns: () => boolean) {
+    this.#start = start;
+    this.#end = end;
     this.#page = page;
-    this.#shadow = Shadow.map(w.end - w.start, w.start);
+    this.#owns = owns;
+    this.#shadow = Shadow.map(end - start, start);
     if (baseline) {
       try {
-        // Copy only what differs from the zero-filled shadow: zero pages of the target cost no RSS.
-        this.reset(0, w.byteLength);
+        // Copies only what differs from the zero-filled shadow: zero pages of the target cost no RSS.
+        this.#diff(start, end, 0, true, null, 0);
       } catch (e) {
         this.#shadow.release();
         throw e;
@@ -42,75 +50,92 @@ export class CompareTracker {
     }
   }
 
-  /** Puts the tracked, present pages that [offset, offset + length) touches in #s/#e; false if none. */
-  #bounds(offset: number, length: number): boolean {
-    if (length === 0) return false;
-    const w = this.#w, page = this.#page;
-    let s = Math.floor((w.base + offset) / page) * page;
-    let e = Math.ceil((w.base + offset + length) / page) * page;
-    const present = Math.ceil((w.base + w.byteLength) / page) * page;
-    if (s < w.start) s = w.start;
-    if (e > w.end) e = w.end;
-    if (e > present) e = present;
-    if (s >= e) return false;
-    // A tracked target grown past the shadow (past its maxByteLength): the new part compares against zeros.
-    if (w.end - w.start > this.#shadow.length) this.#shadow.grow(w.end - w.start);
-    // memcmp on memory unmapped behind our back would be a SIGSEGV: msync finds the hole first.
-    assertTracked(s, e, false);
-    this.#s = s;
-    this.#e = e;
-    return true;
+  scan(q: Query): void {
+    const b = q.bounds;
+    q.count += this.#diff(b[0], b[1], b[2], q.reset, q, q.maxPages);
   }
 
-  #diff(r: Request, into: Float64Array | null, sink: RangeSink | null): number {
+  reset(q: Query): void {
+    const b = q.bounds;
+    this.#diff(b[0], b[1], b[2], true, null, 0);
+  }
+
+  /** Returns how many differing pages it reported. */
+  #diff(s: number, e: number, origin: number, reset: boolean, q: Query | null, cap: number): number {
+    // Never past what the target covers now: a growable buffer's reservation beyond it is PROT_NONE.
+    if (e > this.#end) e = this.#end;
+    if (s < this.#start) s = this.#start;
+    if (s >= e) return 0;
+    const shadow = this.#shadow;
+    // A tracked target grown past the shadow (past its maxByteLength): the new part compares against zeros.
+    if (this.#end - this.#start > shadow.length) shadow.grow(this.#end - this.#start);
+    // memcmp on memory unmapped behind our back would be a SIGSEGV: msync finds the hole first.
+    let p = this.#checked;
+    if (p.start !== s || p.end !== e) p = this.#checked = { start: s, end: e, addr: BigInt(s), len: BigInt(e - s), b: Float64Array.of(s, e) };
+    assertMapped(p.b, p.addr, p.len);
+    const delta = shadow.address - this.#start;
+    const n = this.#runs(s, e, delta);
     const out = this.#out;
-    out.into = into;
-    out.sink = sink;
-    out.count = 0;
+    out.into = q?.into ?? null;
+    out.sink = q !== null && q.into === null ? q.sink : null;
+    out.count = q?.count ?? 0;
+    const before = out.count;
     try {
-      const w = this.#w;
-      diff(this.#s, this.#e, this.#shadow.address - w.start, w.base, this.#page, r.maxPages, r.reset, out);
-      return out.count;
+      diff(runs, n, delta, origin, this.#page, cap > 0 ? before + cap : 0, reset, out);
+      return out.count - before;
     } finally {
       out.into = null;
       out.sink = null;
     }
   }
 
-  get(r: Request): number[] {
-    if (!this.#bounds(r.offset, r.length)) return [];
-    let cap = (this.#e - this.#s) / this.#page;
-    if (r.maxPages > 0 && r.maxPages < cap) cap = r.maxPages;
-    if (scratch.length < cap) scratch = new Float64Array(cap);
-    const n = this.#diff(r, scratch, null);
-    const out: number[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = scratch[i];
-    return out;
-  }
-
-  /** `r.maxPages` is already capped at `out.length` by the caller. */
-  getInto(out: Float64Array, r: Request): number {
-    if (!this.#bounds(r.offset, r.length)) return 0;
-    return this.#diff(r, out, null);
-  }
-
-  ranges(r: Request): ByteRange[] {
-    if (!this.#bounds(r.offset, r.length)) return [];
-    const sink = this.#ranges;
-    const out: ByteRange[] = [];
-    sink.out = out;
-    try {
-      this.#diff(r, null, sink);
-    } finally {
-      sink.out = [];
+  /**
+   * The runs of [s, e) that can differ: populated in memory or in the shadow, merged. The whole
+   * range when the kernel cannot say (no PAGEMAP_SCAN).
+   */
+  #runs(s: number, e: number, delta: number): number {
+    const a = populated(s, e, 0, liveRuns, 0);
+    const b = a < 0 ? -1 : populated(s + delta, e + delta, delta, shadowRuns, 0);
+    if (a < 0 || b < 0) {
+      runs = merged.out;
+      runs[0] = s;
+      runs[1] = e;
+      return 2;
     }
-    return out;
+    if (b === 0) {
+      runs = liveRuns.out;
+      return a;
+    }
+    const n = union(a, b);
+    runs = merged.out;
+    return n;
   }
 
-  /** Re-baselines every page the range touches: copies the ones that differ, which is all a copy would change. */
-  reset(offset: number, length: number): void {
-    if (!this.#bounds(offset, length)) return;
-    this.#diff({ offset, length, maxPages: 0, reset: true }, null, null);
+  /** A re-baseline: what was dropped (zeros now) becomes the baseline. */
+  rearm(q: Query): void {
+    this.reset(q);
+  }
+
+  /**
+   * Makes the shadow of each page of the bounds differ from the memory (its first byte inverted),
+   * so the next call reports the page as changed whatever is stored there.
+   */
+  unreset(q: Query): void {
+    const s = Math.max(q.bounds[0], this.#start);
+    const e = Math.min(q.bounds[1], this.#end);
+    const delta = this.#shadow.address - this.#start;
+    for (let p = s; p < e; p += this.#page) {
+      const live = new Uint8Array(koffi.view(BigInt(p), 1))[0];
+      new Uint8Array(koffi.view(BigInt(p + delta), 1))[0] = ~live & 0xff;
+    }
+  }
+
+  grow(end: number): void {
+    if (end > this.#end) this.#end = end;
+  }
+
+  owns(): boolean {
+    return this.#owns();
   }
 
   close(): void {
@@ -118,5 +143,23 @@ export class CompareTracker {
   }
 }
 
-/** get()'s offsets before they become an array, shared by every compare tracker of the thread. */
-let scratch = new Float64Array(0);
+/** Merges liveRuns.out[0, a) and shadowRuns.out[0, b) (each ascending) into merged.out; returns the count. */
+function union(a: number, b: number): number {
+  const x = liveRuns.out;
+  const y = shadowRuns.out;
+  let out = merged.out;
+  if (out.length < a + b) out = merged.out = new Float64Array(Math.max(a + b, out.length * 2));
+  let i = 0, j = 0, n = 0;
+  while (i < a || j < b) {
+    let s: number, e: number;
+    if (j >= b || (i < a && x[i] <= y[j])) (s = x[i]), (e = x[i + 1]), (i += 2);
+    else (s = y[j]), (e = y[j + 1]), (j += 2);
+    if (n > 0 && s <= out[n - 1]) {
+      if (e > out[n - 1]) out[n - 1] = e;
+    } else {
+      out[n++] = s;
+      out[n++] = e;
+    }
+  }
+  return n;
+}

@@ -2,7 +2,7 @@
  * `/proc/<pid>/maps`: the VMAs a residency scan walks. The format is `proc(5)`'s:
  * `start-end perms offset dev inode [pathname]`, addresses and offset in hex.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { SystemCallError } from '../../errors.js';
 
 export interface MapsEntry {
@@ -69,4 +69,66 @@ export function readMaps(pid: number | 'self'): MapsEntry[] {
     throw e;
   }
   return parseMaps(text);
+}
+
+/** smaps is read into this buffer, reused: a string per read would be garbage of ~100 KB a call. */
+let smaps = Buffer.alloc(1 << 18);
+
+/** Reads /proc/self/smaps whole into `smaps`; returns its length. */
+function readSmaps(): number {
+  const fd = openSync('/proc/self/smaps', 'r');
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === smaps.length) {
+        const bigger = Buffer.alloc(smaps.length * 2);
+        smaps.copy(bigger, 0, 0, n);
+        smaps = bigger;
+      }
+      const k = readSync(fd, smaps, n, smaps.length - n, null);
+      if (k === 0) return n;
+      n += k;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
+const VMFLAGS = Buffer.from('VmFlags:');
+
+/**
+ * Whether every mapping of this process that overlaps [start, end) carries the two-letter VmFlags
+ * code `flag` (`wf` wipe-on-fork, `nh` no-huge-page …), with no hole in the range. From
+ * `/proc/self/smaps`, parsed in place (for close paths only: the kernel's side costs ~1 ms).
+ */
+export function allHaveVmFlag(start: number, end: number, flag: string): boolean {
+  const n = readSmaps();
+  const b = smaps;
+  const f0 = flag.charCodeAt(0);
+  const f1 = flag.charCodeAt(1);
+  let reach = start;
+  let inRange = false;
+  for (let i = 0; i < n; ) {
+    let eol = b.indexOf(10, i);
+    if (eol < 0 || eol > n) eol = n;
+    // A mapping's first line starts with its hex range; the others with a field name.
+    if (HEX[b[i]] >= 0) {
+      let s = 0, e = 0, j = i;
+      for (; HEX[b[j]] >= 0; j++) s = s * 16 + HEX[b[j]];
+      for (j++; HEX[b[j]] >= 0; j++) e = e * 16 + HEX[b[j]];
+      inRange = s < end && start < e;
+      if (inRange) {
+        if (s > reach) return false; // a hole
+        reach = Math.max(reach, e);
+      } else if (s >= end) break;
+    } else if (inRange && b.compare(VMFLAGS, 0, VMFLAGS.length, i, i + VMFLAGS.length) === 0) {
+      let found = false;
+      for (let j = i + VMFLAGS.length; j + 1 < eol; j++) if (b[j] === f0 && b[j + 1] === f1 && b[j - 1] === 32) found = true;
+      if (!found) return false;
+    }
+    i = eol + 1;
+  }
+  return reach >= end;
 }

@@ -17,7 +17,7 @@
  * /proc/self/maps). A zero-filled table is a valid empty one, so there is nothing to initialise.
  * MADV_DONTFORK keeps it out of forked children.
  */
-import { existsSync, fstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, fstatSync, readlinkSync } from 'node:fs';
 import createDebug from 'debug';
 import koffi from 'koffi';
 import { RESOURCE_ERRNO_CODES, SystemCallError, isResourceError } from '../../errors.js';
@@ -25,6 +25,7 @@ import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } f
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { atThreadExit } from '../libc/thread-exit.js';
+import { readMaps } from '../pagemap/maps.js';
 
 const debug = createDebug('writewatch:registry');
 
@@ -91,13 +92,8 @@ function table(): Int32Array {
 }
 
 function locate(): number | undefined {
-  const suffix = `/memfd:${NAME} (deleted)`;
-  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
-    if (!line.endsWith(suffix)) continue;
-    const start = parseInt(line, 16);
-    if (REGISTRY_ADDRESSES.includes(start)) return start;
-  }
-  return undefined;
+  const path = `/memfd:${NAME} (deleted)`;
+  return readMaps('self').find((m) => m.pathname === path && REGISTRY_ADDRESSES.includes(m.start))?.start;
 }
 
 function create(): number {
@@ -194,17 +190,74 @@ export function supersede(start: number, end: number): number {
   return n;
 }
 
+/**
+ * What a range slot records beside [start, end) (its word 6), so that a thread other than the
+ * owner can judge it: the reaper of a dead thread, a newcomer deciding whether memory is taken.
+ */
+export const KIND = {
+  /** A watch: a WriteWatch or a MEM_WRITE_WATCH allocation. Newcomers overlapping it are refused or supersede it. */
+  WATCH: 1,
+  /** Registered with a userfaultfd whose number is word 7: the kernel can tell whether it still holds the memory. */
+  UFFD: 2,
+  /** The library mapped the memory (allocate): unmapped when its thread ends, if still its own. */
+  MAPPED: 4,
+  /** Library-internal memory (a compare shadow): unmapped when its thread ends; never a watch. */
+  SHADOW: 8,
+  /** Belongs to the process, not its thread (win32 allocations): a thread's end leaves it alone. */
+  PROCESS: 16,
+} as const;
+
 /** Supersedes what overlaps [start, end), then records it as this thread's live range; returns its slot. */
-export function claimRange(start: number, end: number): number {
-  supersede(start, end);
+export function claimRange(start: number, end: number, kind: number = KIND.WATCH, aux = -1, supersedeFirst = true): number {
+  if (supersedeFirst) supersede(start, end);
+  reapDeadThreads();
   const t = table();
   const k = take(RANGES, RANGE_HIGH);
   const b = RANGES + k * SLOT;
   f64[(b >> 3) + 1] = start;
   f64[(b >> 3) + 2] = end;
   t[(b >> 2) + 1] = tid();
+  t[(b >> 2) + 6] = kind;
+  t[(b >> 2) + 7] = aux;
   setState(b >> 2, LIVE); // publishes start/end (seq-cst)
   return k;
+}
+
+/** A live watch overlapping a range: its slot, what it is, which thread holds it. */
+export interface Overlap {
+  slot: number;
+  kind: number;
+  tid: number;
+  start: number;
+  end: number;
+}
+
+/** The live watches (KIND.WATCH) that overlap [start, end), of every thread. */
+export function liveWatches(start: number, end: number): Overlap[] {
+  const t = table();
+  const used = Atomics.load(t, RANGE_HIGH);
+  const out: Overlap[] = [];
+  for (let k = 0; k < used; k++) {
+    const b = RANGES + k * SLOT;
+    if ((Atomics.load(t, b >> 2) & STATE) !== LIVE || !(t[(b >> 2) + 6] & KIND.WATCH)) continue;
+    const s = f64[(b >> 3) + 1];
+    const e = f64[(b >> 3) + 2];
+    if (s < end && start < e) out.push({ slot: k, kind: t[(b >> 2) + 6], tid: t[(b >> 2) + 1], start: s, end: e });
+  }
+  return out;
+}
+
+/** This thread's kernel thread id, as the registry records it (-1 without procfs). */
+export function threadId(): number {
+  return tid();
+}
+
+/** Marks one live range LOST (a newcomer found it stale); false if it was not live. */
+export function supersedeSlot(slot: number): boolean {
+  const t = table();
+  const i = (RANGES + slot * SLOT) >> 2;
+  const w = Atomics.load(t, i);
+  return (w & STATE) === LIVE && Atomics.compareExchange(t, i, w, as(w, LOST)) === w;
 }
 
 /** The Int32Array and index of a range's state word: the per-call check is `(words[index] & STATE) === LIVE`. */
@@ -252,10 +305,22 @@ export function fdIsRecorded(slot: number, fd: number): boolean {
   }
 }
 
+/** The fd recorded in `slot`, if that number still names the recorded file; else -1. */
+export function recordedFd(slot: number): number {
+  if (slot < 0 || slot >= SLOTS) return -1;
+  const b = FDS + slot * SLOT;
+  const t = table();
+  if ((Atomics.load(t, b >> 2) & STATE) === FREE) return -1;
+  const fd = t[(b >> 2) + 2];
+  return fdIsRecorded(slot, fd) ? fd : -1;
+}
+
 /**
- * Closes the descriptors of threads that ended without closing them (a worker terminated while
- * running JS) and frees their ranges. A thread id reused by a new thread only delays this; a live
- * thread's fds are never touched. Returns how many fds were closed.
+ * Cleans up after threads that ended without doing so themselves (a worker stopped with
+ * terminate(), whose isolate runs no handler at all): unmaps the memory the library mapped for them
+ * (allocations, compare shadows) while it is still the library's, closes their descriptors, and
+ * frees their ranges. A thread id reused by a new thread only delays this; a live thread's fds and
+ * memory are never touched. Returns how many fds were closed.
  */
 export function reapDeadThreads(): number {
   const t = table();
@@ -267,6 +332,25 @@ export function reapDeadThreads(): number {
     if (a === undefined) alive.set(id, (a = id === me || existsSync(`/proc/self/task/${id}`)));
     return a;
   };
+  // Ranges first: whether a userfaultfd-registered allocation is still ours is asked of its fd.
+  const rangesUsed = Atomics.load(t, RANGE_HIGH);
+  for (let k = 0; k < rangesUsed; k++) {
+    const b = RANGES + k * SLOT;
+    const w = Atomics.load(t, b >> 2);
+    const state = w & STATE;
+    if ((state !== LIVE && state !== LOST) || t[(b >> 2) + 6] & KIND.PROCESS || isAlive(t[(b >> 2) + 1])) continue;
+    if (Atomics.compareExchange(t, b >> 2, w, as(w, BUSY)) !== w) continue; // another reaper has it
+    const kind = t[(b >> 2) + 6];
+    if (state === LIVE && kind & (KIND.MAPPED | KIND.SHADOW)) {
+      const start = f64[(b >> 3) + 1];
+      const end = f64[(b >> 3) + 2];
+      if (reapOwned(kind, t[(b >> 2) + 7], start, end)) {
+        libc().munmap(BigInt(start), end - start);
+        debug('unmapped [0x%s, 0x%s) of ended thread %d', start.toString(16), end.toString(16), t[(b >> 2) + 1]);
+      }
+    }
+    Atomics.store(t, b >> 2, as(w, FREE));
+  }
   let closed = 0;
   const fdsUsed = Atomics.load(t, FD_HIGH);
   for (let k = 0; k < fdsUsed; k++) {
@@ -282,14 +366,15 @@ export function reapDeadThreads(): number {
     }
     Atomics.store(t, b >> 2, as(w, FREE));
   }
-  const rangesUsed = Atomics.load(t, RANGE_HIGH);
-  for (let k = 0; k < rangesUsed; k++) {
-    const b = RANGES + k * SLOT;
-    const w = Atomics.load(t, b >> 2);
-    const state = w & STATE;
-    if ((state === LIVE || state === LOST) && !isAlive(t[(b >> 2) + 1])) Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
-  }
   return closed;
+}
+
+/** Decides whether a dead thread's memory is still the library's; set by the layer that knows how (ownership/). */
+let reapOwned: (kind: number, aux: number, start: number, end: number) => boolean = () => false;
+
+/** Installs the ownership test the reaper asks before unmapping a dead thread's memory. */
+export function setReapOwnership(f: (kind: number, aux: number, start: number, end: number) => boolean): void {
+  reapOwned = f;
 }
 
 /** At a worker's exit: its ranges are no one's any more (its fds are closed by their owners' hooks). */
@@ -301,6 +386,8 @@ function releaseThread(): void {
     const b = RANGES + k * SLOT;
     const w = Atomics.load(t, b >> 2);
     const state = w & STATE;
-    if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me) Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
+    if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me && !(t[(b >> 2) + 6] & KIND.PROCESS)) {
+      Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
+    }
   }
 }

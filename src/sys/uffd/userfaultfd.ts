@@ -84,6 +84,11 @@ export class Userfaultfd {
     return this.#fd < 0;
   }
 
+  /** Its slot in the registry's descriptor table (what a reaper in another thread finds the fd by). */
+  get slot(): number {
+    return this.#slot;
+  }
+
   /** Whether the fd number still names this userfaultfd (not closed behind our back, not reused). */
   get intact(): boolean {
     return this.#fd >= 0 && fdIsRecorded(this.#slot, this.#fd);

@@ -1,0 +1,66 @@
+/**
+ * The compare mechanism: the same memory as write-protect would watch (fresh anonymous pages for
+ * allocate, the target's pages for track), with a shadow copy instead of a userfaultfd, and the
+ * pages whose bytes differ from it reported. Needs nothing from the kernel beyond mmap: runs under
+ * seccomp profiles that block userfaultfd, in gVisor, and on kernels before 6.7.
+ */
+import { getPageSize } from '../../sys/libc/libc.js';
+import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
+import { Mapping } from '../../memory/mapping.js';
+import { assertMapped } from '../../memory/mapped.js';
+import { KIND, markedOwned, markMapped } from '../../ownership/claim.js';
+import type { ClaimHook, Mechanism } from '../contract.js';
+import { refuseShared } from '../shared-memory.js';
+import { CompareTracker } from './tracker.js';
+
+export const compare: Mechanism = {
+  name: 'compare',
+
+  unavailable(): string | null {
+    return null;
+  },
+
+  trackUnavailable(): string | null {
+    return null;
+  },
+
+  /** `length` bytes of fresh memory; it and its shadow start as zeros, so nothing differs. */
+  allocate(length: number, claim: ClaimHook) {
+    const mapping = Mapping.anonymous(length, { autoRelease: true });
+    try {
+      const start = mapping.address;
+      const end = start + length;
+      claim(start, end, 'mapped');
+      // The mark that tells this memory from memory mapped here later by someone else (markedOwned).
+      markMapped(start, length);
+      // As under write-protect, so that RSS grows page by page with the writes.
+      mapping.advise(0, length, MADV_NOHUGEPAGE);
+      const owns = () => markedOwned(KIND.MAPPED, -1, start, end);
+      return { memory: mapping, tracker: new CompareTracker(start, end, getPageSize(), false, owns) };
+    } catch (e) {
+      mapping.release();
+      throw e;
+    }
+  },
+
+  /**
+   * The target's pages, baselined with their current content. Shared and file-backed memory is
+   * refused as under write-protect (reading a file mapping past its end would be a SIGBUS).
+   */
+  track(start: number, end: number, target: object, claim: ClaimHook) {
+    refuseShared(target, start, end, true);
+    claim(start, end, 'none');
+    // Still its memory while it is mapped: what JS does with the target itself (detach, transfer)
+    // the front's sync sees first.
+    const checked = { addr: BigInt(start), len: BigInt(end - start), b: Float64Array.of(start, end) };
+    const owns = () => {
+      try {
+        assertMapped(checked.b, checked.addr, checked.len);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    return new CompareTracker(start, end, getPageSize(), true, owns);
+  },
+};

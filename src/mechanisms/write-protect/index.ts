@@ -1,0 +1,81 @@
+/**
+ * The write-protect mechanism on Linux: a userfaultfd in asynchronous write-protect mode
+ * (UFFD_FEATURE_WP_ASYNC + WP_UNPOPULATED) records writes in the page tables, PAGEMAP_SCAN reads
+ * (and with reset, re-arms) them. Exactly the written pages, at the kernel's speed.
+ */
+import createDebug from 'debug';
+import { SystemCallError } from '../../errors.js';
+import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
+import { Mapping } from '../../memory/mapping.js';
+import { checkPagemapOwner, selfScanner } from '../../sys/pagemap/self.js';
+import { Userfaultfd } from '../../sys/uffd/userfaultfd.js';
+import { alreadyTracked } from '../../ownership/claim.js';
+import type { ClaimHook, Mechanism } from '../contract.js';
+import { refuseShared } from '../shared-memory.js';
+import { WriteProtectTracker } from './tracker.js';
+
+const debug = createDebug('writewatch:uffd');
+
+/** Opens what every write-protect tracker needs: the pagemap (a sandbox that hides it fails here, not in get()) and a userfaultfd. */
+function open(): Userfaultfd {
+  checkPagemapOwner();
+  selfScanner();
+  return Userfaultfd.open();
+}
+
+export const writeProtect: Mechanism = {
+  name: 'write-protect',
+
+  unavailable(): string | null {
+    return null; // probe() runs the real sequence; allocate()/track() throw ERR_WRITEWATCH_UNSUPPORTED with the reason
+  },
+
+  trackUnavailable(): string | null {
+    return null;
+  },
+
+  allocate(length: number, claim: ClaimHook) {
+    const uffd = open();
+    let mapping: Mapping | undefined;
+    try {
+      mapping = Mapping.anonymous(length, { autoRelease: true });
+      const start = mapping.address;
+      // mmap placed new memory here, so whatever tracked this address before lost it: mark those
+      // trackers lost (in every thread) before this memory becomes registered and armed.
+      claim(start, start + length, 'mapped', uffd.slot);
+      // A written transparent huge page would be reported (and re-armed) 512 pages at a time.
+      mapping.advise(0, length, MADV_NOHUGEPAGE);
+      uffd.register(start, length);
+      // Registration alone leaves every page reading as written: arm the range so it starts clean.
+      uffd.writeProtect(start, length);
+      return { memory: mapping, tracker: new WriteProtectTracker(uffd, start, start + length) };
+    } catch (e) {
+      uffd.close();
+      mapping?.release(); // ours: mapped a moment ago (its ownership check is not set yet)
+      throw e;
+    }
+  },
+
+  track(start: number, end: number, target: object, claim: ClaimHook) {
+    const uffd = open(); // first: without procfs or userfaultfd this is ERR_WRITEWATCH_UNSUPPORTED ('auto' moves on)
+    try {
+      refuseShared(target, start, end);
+      try {
+        uffd.register(start, end - start);
+      } catch (e) {
+        if (e instanceof SystemCallError && e.code === 'EBUSY') throw alreadyTracked(target, e);
+        throw e;
+      }
+      // The kernel let us register it: whoever tracked it before has lost it (the claim refuses
+      // memory a compare tracker still holds, which the kernel cannot know).
+      claim(start, end, 'registered', uffd.slot);
+      // Registration alone leaves every page reading as written: arm it all, reserved pages included.
+      uffd.writeProtect(start, end - start);
+    } catch (e) {
+      uffd.close();
+      throw e;
+    }
+    debug('tracking 0x%s..0x%s', start.toString(16), end.toString(16));
+    return new WriteProtectTracker(uffd, start, end);
+  },
+};
