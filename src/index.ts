@@ -2,7 +2,17 @@
  * writewatch: Windows-style write watching (GetWriteWatch / ResetWriteWatch) for Node.js on Linux,
  * on userfaultfd async write-protect and PAGEMAP_SCAN.
  */
-export { WriteWatch, type GetOptions, type ByteRange, type TrackOptions, type AllocateOptions, type Mechanism } from './writewatch/index.js';
+export {
+  WriteWatch,
+  type GetOptions,
+  type ByteRange,
+  type TrackTarget,
+  type TrackOptions,
+  type WebAssemblyMemory,
+  type AllocateOptions,
+  type MechanismOptions,
+  type Mechanism,
+} from './writewatch/index.js';
 export {
   WriteWatchError,
   UnsupportedError,
