@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { getSystemErrorName, types } from 'node:util';
 
 /**
@@ -60,14 +61,19 @@ export class LostError extends WriteWatchError {
   }
 }
 
-/** A failed system call, shaped like Node's own system errors: `code` is the errno name. */
+/**
+ * A failed system call, shaped like Node's own system errors: `code` is the errno name. A resource
+ * errno (EMFILE, ENFILE, ENOMEM) gets advice in the message: which resource, how many, what to do
+ * ([resourceAdvice]); `advice` replaces it where the caller knows better (allocateFailed).
+ */
 export class SystemCallError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly syscall: string;
-  constructor(syscall: string, errno: number, detail?: string) {
+  constructor(syscall: string, errno: number, detail?: string, advice?: string) {
     const name = errnoName(errno);
-    super(`${syscall} failed: ${name}${detail ? ` (${detail})` : ''}`);
+    const say = advice ?? resourceAdvice(syscall, name);
+    super(`${syscall} failed: ${name}${detail ? ` (${detail})` : ''}${say ? `: ${say}` : ''}`);
     this.name = 'SystemCallError';
     this.code = name;
     this.errno = errno;
@@ -89,13 +95,93 @@ export function isResourceError(e: unknown): e is SystemCallError {
 
 /** What to do about a resource error, for messages (probe's reasons). */
 export function explainResourceError(e: SystemCallError): string {
-  const what =
-    e.code === 'EMFILE'
-      ? "too many open files: this process reached its RLIMIT_NOFILE (ulimit -n); close descriptors or raise the limit"
-      : e.code === 'ENFILE'
-        ? 'the system-wide file table is full (fs.file-max); close files elsewhere or raise fs.file-max'
-        : 'the kernel is out of memory for this request; free memory, or lower vm.max_map_count pressure';
-  return `${e.syscall} failed with ${e.code}: ${what} (a resource limit, not a missing feature: retry once resources are free)`;
+  const advice = resourceAdvice(e.syscall, e.code) ?? 'a resource ran out';
+  return `${e.syscall} failed with ${e.code}: ${advice} (a resource limit, not a missing feature: retry once resources are free)`;
+}
+
+/** The registry's pseudo-syscall: its ENOMEM means every slot for a live tracker is taken. */
+export const REGISTRY_SYSCALL = 'writewatch registry';
+
+const GiB = (n: number) => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+/** process.report's ulimits: getrlimit(2), which needs no descriptor (it works under EMFILE). */
+function userLimits(): Record<string, { soft: number | string; hard: number | string }> | undefined {
+  try {
+    return (process.report?.getReport() as { userLimits?: Record<string, { soft: number | string; hard: number | string }> } | undefined)?.userLimits;
+  } catch {
+    return undefined;
+  }
+}
+/** A file of /proc or /sys, or undefined where it cannot be read (no descriptor left, no procfs). */
+function readProc(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Which resource ran out, how much of it there is, and what to do, for EMFILE, ENFILE and ENOMEM;
+ * undefined for other errnos. Every figure is read when the error is made, and left out where it
+ * cannot be read (a full fd table cannot open /proc files).
+ */
+export function resourceAdvice(syscall: string, code: string): string | undefined {
+  if (code === 'EMFILE') {
+    const nofile = userLimits()?.open_files;
+    const limit = nofile ? `all ${nofile.soft} file descriptors its limit allows (RLIMIT_NOFILE: soft ${nofile.soft}, hard ${nofile.hard})` : 'all the file descriptors its RLIMIT_NOFILE allows';
+    const raise = nofile && nofile.soft !== nofile.hard ? `raise the soft limit (ulimit -n ${nofile.hard}, the hard limit here)` : 'raise the limit (ulimit -n; systemd LimitNOFILE=; docker run --ulimit nofile=N:N)';
+    return `this process has ${limit} open. Each write-protect WriteWatch holds one (its userfaultfd): close() the trackers you are done with (a \`using\` declaration closes at the end of its scope), close other descriptors, or ${raise}`;
+  }
+  if (code === 'ENFILE') {
+    const max = readProc('/proc/sys/fs/file-max')?.trim();
+    return `the system-wide file table is full${max ? ` (fs.file-max = ${max})` : ''}: close files elsewhere on this machine, or raise fs.file-max (sysctl)`;
+  }
+  if (code !== 'ENOMEM') return undefined;
+  if (syscall === REGISTRY_SYSCALL) {
+    return 'this process holds as many live trackers as one process can (WriteWatch objects and writewatch/win32 allocations, in all its threads): close() those you are done with (a `using` declaration closes at the end of its scope); one dropped without close() is released only when it is garbage-collected';
+  }
+  const maps = readProc('/proc/self/maps')?.split('\n').length;
+  const maxMaps = readProc('/proc/sys/vm/max_map_count')?.trim();
+  const facts = [...memoryFacts(), maps && maxMaps && `${maps - 1} mappings of vm.max_map_count ${maxMaps}`].filter(Boolean).join(', ');
+  return `the kernel refused memory or a mapping for this request${facts ? ` (${facts})` : ''}: free memory, close() the trackers you are done with, or, for a process with very many mappings, raise vm.max_map_count`;
+}
+
+/** What memory there is: available, the commit limit where it is enforced, an address-space limit. */
+function memoryFacts(): string[] {
+  const meminfo = readProc('/proc/meminfo') ?? '';
+  const kB = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(meminfo);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const available = kB('MemAvailable'), limit = kB('CommitLimit'), committed = kB('Committed_AS');
+  const overcommit = readProc('/proc/sys/vm/overcommit_memory')?.trim();
+  // process.report gives RLIMIT_AS in bytes (despite the field's name), or 'unlimited'.
+  const as = userLimits()?.virtual_memory_kbytes?.soft;
+  return [
+    available !== undefined ? `${GiB(available)} available` : '',
+    overcommit === '2' && limit !== undefined && committed !== undefined ? `commit limit ${GiB(limit)}, ${GiB(committed)} committed (vm.overcommit_memory=2)` : '',
+    typeof as === 'number' ? `address space limited to ${GiB(as)} (ulimit -v)` : '',
+  ].filter(Boolean);
+}
+
+/**
+ * The error `WriteWatch.allocate(byteLength)` throws when its mmap fails with ENOMEM: it says that
+ * allocate maps the whole length at once, what the kernel has, and what to use instead. Any other
+ * error is returned as it is. Use: `catch (e) { throw allocateFailed(e, byteLength) }`.
+ */
+export function allocateFailed(e: unknown, byteLength: number): unknown {
+  if (!(e instanceof SystemCallError) || e.code !== 'ENOMEM' || e.syscall !== 'mmap') return e;
+  const facts = memoryFacts().join(', ');
+  const limited = typeof userLimits()?.virtual_memory_kbytes?.soft === 'number';
+  const advice = limited
+    ? // Under RLIMIT_AS a reservation counts as much as committed memory: only less helps.
+      `WriteWatch.allocate maps all ${GiB(byteLength)} at once, and the kernel refused (${facts}). ` +
+      'Allocate less, or raise the address-space limit (a WebAssembly.Memory or a resizable buffer reserves its maximum against it too)'
+    : `WriteWatch.allocate maps all ${GiB(byteLength)} as committed memory at once, and the kernel refused${facts ? ` (${facts})` : ''}. ` +
+      'Allocate less, or track memory that commits only the part in use and grows: a WebAssembly.Memory, or a resizable ' +
+      'ArrayBuffer (new ArrayBuffer(length, { maxByteLength })), passed to WriteWatch.track';
+  const detail = /\((.*?)\)/.exec(e.message)?.[1];
+  return new SystemCallError(e.syscall, e.errno, detail, advice);
 }
 
 function errnoName(errno: number): string {

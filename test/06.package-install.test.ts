@@ -171,11 +171,10 @@ describePkg('06 the tarball', () => {
     expect(bad).toEqual([]);
   });
 
-  it('package.json: metadata on the project placeholder, engines, bin, exports', () => {
+  it('package.json: metadata, engines, bin, exports', () => {
     const p = JSON.parse(readFileSync(join(project, 'node_modules', pkg.name, 'package.json'), 'utf8'));
-    expect(p.repository.url).toMatch(/^git\+https:\/\/example\.invalid\//);
-    expect(p.homepage).toMatch(/^https:\/\/example\.invalid\//);
-    expect(p.bugs.url).toMatch(/^https:\/\/example\.invalid\//);
+    // No home yet: the fields are left out rather than pointed at a placeholder (issue 21).
+    expect([p.repository, p.homepage, p.bugs]).toEqual([undefined, undefined, undefined]);
     expect(p.keywords).toEqual(expect.arrayContaining(['GetWriteWatch', 'userfaultfd']));
     expect(p.engines.node).toBe('^20.19.0 || >=22.12.0');
     expect(p.bin).toEqual({ writewatch: './dist/cli/main.js' });
@@ -301,5 +300,88 @@ describePkg('06 other install routes', () => {
     expect(existsSync(join(work, 'unbuilt', 'dist', 'index.js'))).toBe(true);
     expect((await sh(process.execPath, ['--input-type=module', '-e', check], dir)).stdout).toBe('function function\n');
     expect((await sh('npx', ['--no', '--', 'writewatch', '--version'], dir)).stdout).toBe(`${pkg.version}\n`);
+  }, LONG);
+});
+
+/**
+ * Issue 21: the manifest as published. `prepack` builds and strips `scripts` (tools/pack.mjs),
+ * `postpack` restores the repository's package.json; installing the tarball then lists no script
+ * of this package (npm 11 lists a `prepare` for approval even from a tarball), and each example's
+ * header gives the command that works where it is installed.
+ */
+/** A shell command's stdout and stderr together (npm's notices are on stderr). */
+const run = (cmd: string, cwd: string) => sh('sh', ['-c', `${cmd} 2>&1`], cwd).then((r) => r.stdout);
+
+describePkg('06 the published manifest', () => {
+  /** A fresh project that denies koffi's install script (not needed: koffi loads a prebuilt binary). */
+  let quiet: string;
+  let quietOutput: string;
+  beforeAll(async () => {
+    if (missing.length > 0) return;
+    quiet = newProject('quiet');
+    const p = JSON.parse(readFileSync(join(quiet, 'package.json'), 'utf8'));
+    writeFileSync(join(quiet, 'package.json'), JSON.stringify({ ...p, allowScripts: { koffi: false } }));
+    quietOutput = await run(`npm install ${JSON.stringify(tarball)}`, quiet);
+  }, LONG);
+
+  it('the tarball\'s package.json is the repository\'s without `scripts`, and the repository\'s is restored after the pack', () => {
+    const published = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
+    const source = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+    // Negative control: what the pack strips is there to strip.
+    expect(Object.keys(source.scripts)).toEqual(expect.arrayContaining(['prepare', 'prepack', 'postpack', 'test', 'bench']));
+    expect(published.scripts).toBeUndefined();
+    expect(published).toEqual(Object.fromEntries(Object.entries(source).filter(([k]) => k !== 'scripts')));
+    expect(JSON.stringify(published)).not.toMatch(/example\.(invalid|com|org)|placeholder|TODO/i);
+    // postpack put the original back, byte for byte, and left no copy behind.
+    expect(readFileSync(join(repo, 'package.json'), 'utf8')).toBe(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(existsSync(join(repo, 'node_modules', '.cache', 'writewatch-pack', 'package.json'))).toBe(false);
+  });
+
+  it('installing the tarball lists no script of writewatch; with koffi\'s denied, no install-scripts notice at all', async () => {
+    expect(quietOutput).not.toMatch(/install-scripts|prepare|writewatch@/);
+    expect(existsSync(join(quiet, 'node_modules', pkg.name, 'dist', 'index.js'))).toBe(true);
+    const plain = newProject('plain');
+    const listed = (await run(`npm install ${JSON.stringify(tarball)}`, plain)).split('\n').filter((l) => /^npm warn install-scripts +\S+@\d/.test(l));
+    expect(listed.map((l) => l.split(/\s+/)[3].replace(/@.*/, ''))).toEqual(listed.length ? ['koffi'] : []);
+    // Negative control: the same tarball with the repository's package.json (its `prepare`) is listed.
+    const unpacked = join(work, 'with-scripts');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+    cpSync(join(repo, 'package.json'), join(unpacked, 'package', 'package.json'));
+    const withScripts = join(work, 'with-scripts.tgz');
+    execFileSync('tar', ['-czf', withScripts, '-C', unpacked, 'package']);
+    const control = newProject('control');
+    writeFileSync(join(control, 'package.json'), readFileSync(join(quiet, 'package.json')));
+    expect(await run(`npm install ${JSON.stringify(withScripts)}`, control)).toMatch(/writewatch@[\d.]+ \(prepare: /);
+  }, LONG);
+});
+
+describePkgKernel('06 the published manifest: examples as their headers say', () => {
+  it('each shipped example\'s header gives the command that runs it where the package is installed', async () => {
+    const shipped = join(project, 'node_modules', pkg.name, 'examples');
+    const names = files.filter((f) => /^examples\/[^/]+\/index\.mjs$/.test(f)).map((f) => f.split('/')[1]);
+    expect(names).toEqual(expect.arrayContaining(['framebuffer', 'gpu-upload', 'incremental-snapshot', 'sqlite-snapshot', 'win32-shim']));
+    // Small workloads (the headers' optional arguments), and what each must print.
+    const args: Record<string, [string, RegExp]> = {
+      framebuffer: ['6', /identical/],
+      'gpu-upload': ['3', /GPU copy matches the shared buffer: yes/],
+      'incremental-snapshot': [`${join(work, 'header-snapshots')} 4 16`, /restored chain is byte-exact: yes/],
+      'sqlite-snapshot': [`${join(work, 'header-sqlite')} 5`, /reopened after the crash, byte-exact: yes/],
+      'win32-shim': ['', /GetWriteWatch\(/],
+    };
+    const dev = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies as Record<string, string>;
+    const where = newProject('examples');
+    await sh('npm', ['install', tarball], where);
+    for (const name of names) {
+      const head = readFileSync(join(shipped, name, 'index.mjs'), 'utf8').split('\n').filter((l) => l.startsWith('//'));
+      expect(head.join('\n'), name).not.toMatch(/npx tsc/); // npx offers an unrelated `tsc` package where typescript is absent
+      const line = head.map((l) => /^\/\/ +installed: +(.+)$/.exec(l)?.[1]).find(Boolean);
+      expect(line, `${name}: no "installed:" command in its header`).toBeDefined();
+      // A dependency the header installs is pinned to the version the tests use.
+      for (const [, dep, version] of line!.matchAll(/npm install (\S+)@(\S+)/g)) expect(dev[dep], `${name}: ${dep}`).toBe(version);
+      const cmd = line!.replace(/( \[[^\]]+\])+$/, '') + (args[name][0] ? ` ${args[name][0]}` : '');
+      expect(cmd, name).toContain(`node node_modules/${pkg.name}/examples/${name}/index.mjs`);
+      expect(await run(cmd, where), name).toMatch(args[name][1]);
+    }
   }, LONG);
 });

@@ -48,6 +48,24 @@ describe('31 the writewatch command line', () => {
     expect(bad.stderr).toMatch(/^writewatch help: unknown command 'nope'\nusage:/);
   });
 
+  it('help <command> prints that command\'s paragraph: what it does, every option of its usage explained, its exit status', () => {
+    for (const c of ['probe', 'demo', 'scan']) {
+      const r = cli('help', c);
+      expect(r.status, c).toBe(0);
+      const [first, ...rest] = r.stdout.trimEnd().split('\n');
+      expect(first).toMatch(new RegExp(`^usage: writewatch ${c}`));
+      const body = rest.join('\n');
+      expect(body.split('\n').filter((l) => l.trim()).length, c).toBeGreaterThanOrEqual(5); // a paragraph, not the usage line again
+      // Each option of the usage line has a line of its own that explains it.
+      for (const [opt] of first.matchAll(/--[a-z-]+/g)) expect(body, `${c} ${opt}`).toMatch(new RegExp(`^ +${opt}\\b.*\\S`, 'm'));
+      // `<command> --help` prints the same.
+      expect(cli(c, '--help').stdout, c).toBe(r.stdout);
+    }
+    // Negative control: the list's usage alone (what `help scan` printed before) fails the paragraph check.
+    const list = cli('help').stdout.split('\n').filter((l) => /writewatch scan/.test(l)).join('\n');
+    expect(list.split('\n').length).toBeLessThan(5);
+  });
+
   it('an unknown command says what was wrong, then the usage, on stderr, exit 2', () => {
     const r = cli('frobnicate', '--x');
     expect(r.status).toBe(2);

@@ -3,7 +3,8 @@
 // pages the guest wrote since the last frame, instead of copying the whole 1 MiB every frame.
 // A row is 1024 * 4 = 4096 bytes, one page, so a written page is exactly a dirty row.
 //
-//   npx tsc -p . && node examples/framebuffer/index.mjs [frames]
+//   installed:  node node_modules/writewatch/examples/framebuffer/index.mjs [frames]
+//   in a clone: npm run build && node examples/framebuffer/index.mjs [frames]
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { WriteWatch } from 'writewatch';

@@ -2,7 +2,8 @@
 // animates; each frame the render thread uploads only the ranges written since the last frame
 // (gl.bufferSubData / texSubImage2D), coalesced, instead of the whole 6 MiB.
 //
-//   npx tsc -p . && node examples/gpu-upload/index.mjs [frames]
+//   installed:  node node_modules/writewatch/examples/gpu-upload/index.mjs [frames]
+//   in a clone: npm run build && node examples/gpu-upload/index.mjs [frames]
 import { Worker } from 'node:worker_threads';
 import { WriteWatch } from 'writewatch';
 import { SIZE, TEXTURE, VERTEX_BYTES, TEX_WIDTH } from './layout.mjs';

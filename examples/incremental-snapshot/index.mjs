@@ -4,7 +4,8 @@
 // by a quarter halfway through; the workload is a toy game loop: a hot stack page, scattered
 // object updates, an append-only event log, and one big level load.
 //
-//   npx tsc -p . && node examples/incremental-snapshot/index.mjs [directory] [ticks] [MiB]
+//   installed:  node node_modules/writewatch/examples/incremental-snapshot/index.mjs [directory] [ticks] [MiB]
+//   in a clone: npm run build && node examples/incremental-snapshot/index.mjs [directory] [ticks] [MiB]
 //
 // MiB (default 64, a multiple of 16) scales the memory and every region of the workload with it:
 // a slow or emulated machine runs the same example on less memory.

@@ -5,7 +5,8 @@
 // ask which pages changed. Its calls go through kernel32.mjs, the thunks, with raw pointers;
 // every call is traced with its result, strace-style.
 //
-//   npx tsc -p . && node examples/win32-shim/index.mjs
+//   installed:  node node_modules/writewatch/examples/win32-shim/index.mjs
+//   in a clone: npm run build && node examples/win32-shim/index.mjs
 import * as w from 'writewatch/win32';
 import * as kernel32 from './kernel32.mjs';
 

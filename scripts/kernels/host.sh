@@ -176,7 +176,7 @@ arm64_userland() {
 # unpacked under $WW_KVM/arm64-addons/<name>/. Prints "name dir" lines.
 arm64_addons() {
   local x a v d
-  for x in @koromix/koffi-linux-x64 @rolldown/binding-linux-x64-gnu lightningcss-linux-x64-gnu; do
+  for x in @koromix/koffi-linux-x64 @rolldown/binding-linux-x64-gnu lightningcss-linux-x64-gnu @typescript/typescript-linux-x64; do
     [ -f "$ROOT/node_modules/$x/package.json" ] || continue
     a=${x/x64/arm64}
     v=$(node -p "require('$ROOT/node_modules/$x/package.json').version")

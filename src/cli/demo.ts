@@ -9,6 +9,22 @@ import { WriteWatch } from '../writewatch/write-watch.js';
 
 export const usage = 'writewatch demo [--frames N] [--delay MS] [--no-color]   a bouncing ball, its written pages per frame';
 
+/** `writewatch help demo` and `demo --help`. */
+export const help = `usage: ${usage}
+
+Tracking at work: a ball bounces in a 256x192 framebuffer of 32-bit pixels (48 pages of 4 KiB,
+4 pixel rows per page) in WriteWatch.allocate memory. Each frame erases the ball, redraws it and
+calls get({ reset: true }); the page map (# written, . clean) lights exactly the pages of the rows
+the ball left and entered. Every frame is checked against the bytes it wrote.
+
+  --frames N   frames to draw (default 100 on a terminal, 12 otherwise)
+  --delay MS   pause between frames (default 40 on a terminal, 0 otherwise)
+  --no-color   plain characters (also when NO_COLOR is set or stdout is not a terminal)
+
+When stdout is not a terminal it prints one plain line per frame.
+Exit status: 0 every frame reported exactly the pages written, 1 a frame differed or tracking is
+unavailable here (run writewatch probe), 2 a wrong command line.`;
+
 /** 256 x 192 pixels of 32 bits: 1 KiB per row, so a 4 KiB page holds 4 rows and a frame 48 pages. */
 const W = 256;
 const H = 192;
@@ -54,7 +70,7 @@ function parse(args: string[]): Options | number {
       if (a === '--frames') o.frames = v;
       else o.delay = v;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(`usage: ${usage}\n`);
+      process.stdout.write(`${help}\n`);
       return 0;
     } else {
       process.stderr.write(`writewatch demo: unknown option ${a}\nusage: ${usage}\n`);

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 
-const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number>; usage: string }>> = {
+/** `usage`: one line for the list; `help`: the paragraph `writewatch help <command>` prints. */
+const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number>; usage: string; help: string }>> = {
   probe: () => import('./probe.js'),
   demo: () => import('./demo.js'),
   scan: () => import('./scan.js'),
@@ -43,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`writewatch help: unknown command '${args[0]}'\n${await usage()}`);
       return 2;
     }
-    process.stdout.write(topic ? `usage: ${(await topic()).usage}\n` : await usage());
+    process.stdout.write(topic ? `${(await topic()).help}\n` : await usage());
     return 0;
   }
   const load = name !== undefined ? commands[name] : undefined;

@@ -7,12 +7,29 @@ import { probe, type ProbeResult } from '../probe.js';
 
 export const usage = 'writewatch probe [--json]   check kernel and sandbox support (exit 0 when supported)';
 
+/** `writewatch help probe` and `probe --help`. */
+export const help = `usage: ${usage}
+
+Whether write watching works in this process, and if not, why and what to change. It runs the
+real sequence once on a test page (create a userfaultfd, negotiate its features, register, arm,
+write, scan) and prints what it found: the kernel, the page size, userfaultfd and how it was
+opened (the syscall or /dev/userfaultfd), whether /proc/self/pagemap answers PAGEMAP_SCAN, and
+what { mechanism: 'auto' } picks here. When something is missing, each reason is printed with what
+to do: a seccomp profile that blocks userfaultfd (Docker's default: 'auto' then gives 'compare'),
+/dev/userfaultfd not accessible, a kernel older than 6.7 (6.10 on aarch64), a masked /proc, a full
+fd table (EMFILE: close trackers or raise ulimit -n).
+
+  --json   the probe() object: supported, reasons, warnings, kernel, pageSize, userfaultfd,
+           pagemapScan, auto, ...
+
+Exit status: 0 supported, 1 not supported (the reasons are printed), 2 a wrong command line.`;
+
 export async function run(args: string[]): Promise<number> {
   let json = false;
   for (const a of args) {
     if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(`usage: ${usage}\n`);
+      process.stdout.write(`${help}\n`);
       return 0;
     } else {
       process.stderr.write(`writewatch probe: unknown option ${a}\nusage: ${usage}\n`);

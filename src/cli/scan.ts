@@ -11,7 +11,8 @@ import { renderSvg } from './scan-svg.js';
 
 export const usage = 'writewatch scan [pid] [--map] [--width N] [--svg FILE] [--json] [--used]';
 
-const HELP = `${usage}
+/** `writewatch help scan` and `scan --help`. */
+export const help = `usage: ${usage}
 
 Residency of each mapping of /proc/<pid>/maps (default: this command's own process), read with
 the PAGEMAP_SCAN ioctl without modifying the target. Counts are in pages:
@@ -84,7 +85,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   if (a === 'help') {
-    process.stdout.write(`${HELP}\n`);
+    process.stdout.write(`${help}\n`);
     return 0;
   }
   const pidText = a.pid === 'self' ? String(process.pid) : String(a.pid);

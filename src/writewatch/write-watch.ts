@@ -12,6 +12,7 @@
 import { types } from 'node:util';
 import * as workerThreads from 'node:worker_threads';
 import {
+  allocateFailed,
   ClosedError,
   IllegalConstructorError,
   InvalidArgTypeError,
@@ -114,7 +115,11 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     // Before mmap, so ENOMEM never pre-empts it; the bound is this Node's buffer.constants.MAX_LENGTH.
     const length = checkAllocationLength('byteLength', byteLength, getPageSize());
     const o = readOpenOptions(options, false);
-    return withMechanism(o.mechanism, (m) => WriteWatch.#open(m, undefined, (hook) => m.allocate(length, hook)));
+    try {
+      return withMechanism(o.mechanism, (m) => WriteWatch.#open(m, undefined, (hook) => m.allocate(length, hook)));
+    } catch (e) {
+      throw allocateFailed(e, length); // ENOMEM from mmap: says what commits memory and what to use instead
+    }
   }
 
   /**

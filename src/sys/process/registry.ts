@@ -11,7 +11,7 @@
  *   so its fds are closed by the next thread that opens one, once /proc/self/task/<tid> is gone,
  *   and only if the number still names the same file.
  *
- * Threads find it without being told: it is a memfd named `writewatch-registry-v1` mapped at the first
+ * Threads find it without being told: it is a memfd named `writewatch-registry-v2` mapped at the first
  * free one of a few fixed addresses with MAP_FIXED_NOREPLACE, which the kernel serialises, so two
  * threads racing to create it agree (the loser gets EEXIST and finds the winner's line in
  * /proc/self/maps). A zero-filled table is a valid empty one, so there is nothing to initialise.
@@ -30,7 +30,7 @@ import { readMaps } from '../pagemap/maps.js';
 const debug = createDebug('writewatch:registry');
 
 /** Versioned: two copies of the library in one process share the registry only if they lay it out alike. */
-const NAME = 'writewatch-registry-v1';
+const NAME = 'writewatch-registry-v2';
 const MFD_CLOEXEC = 1;
 const MADV_DONTFORK = 10;
 /**
@@ -46,11 +46,26 @@ export const SLOTS = 16384;
 const SLOT = 32; // bytes
 const HEADER = 64;
 const RANGES = HEADER;
-const FDS = HEADER + SLOTS * SLOT;
+/**
+ * Library memory that is not a watch (compare shadows), in a table of its own right after RANGES,
+ * so that a shadow never takes a tracker's slot; its slots are numbered SLOTS + k, which puts
+ * RANGES + slot * SLOT in this table for every range function.
+ */
+const MEMS = RANGES + SLOTS * SLOT;
+const FDS = MEMS + SLOTS * SLOT;
 const SIZE = Math.ceil((FDS + SLOTS * SLOT) / 65536) * 65536;
 // Header words (Int32 indexes): how many slots of each table were ever used.
 const RANGE_HIGH = 0;
 const FD_HIGH = 1;
+const MEM_HIGH = 2;
+
+/** Calls `fn` with the byte offset of every range slot ever used, watches and library memory alike. */
+function eachRange(t: Int32Array, fn: (b: number, slot: number) => void): void {
+  const ranges = Atomics.load(t, RANGE_HIGH);
+  for (let k = 0; k < ranges; k++) fn(RANGES + k * SLOT, k);
+  const mems = Atomics.load(t, MEM_HIGH);
+  for (let k = SLOTS; k < SLOTS + mems; k++) fn(RANGES + k * SLOT, k);
+}
 
 /**
  * A slot's first word: its state in the low 2 bits, a generation above them that every claim
@@ -174,19 +189,17 @@ function setState(i: number, state: number): void {
  */
 export function supersede(start: number, end: number): number {
   const t = table();
-  const used = Atomics.load(t, RANGE_HIGH);
   let n = 0;
-  for (let k = 0; k < used; k++) {
-    const b = RANGES + k * SLOT;
+  eachRange(t, (b) => {
     const w = Atomics.load(t, b >> 2);
-    if ((w & STATE) !== LIVE) continue;
+    if ((w & STATE) !== LIVE) return;
     const s = f64[(b >> 3) + 1];
     const e = f64[(b >> 3) + 2];
     if (s < end && start < e && Atomics.compareExchange(t, b >> 2, w, as(w, LOST)) === w) {
       debug('range [0x%s, 0x%s) superseded by [0x%s, 0x%s)', s.toString(16), e.toString(16), start.toString(16), end.toString(16));
       n++;
     }
-  }
+  });
   return n;
 }
 
@@ -212,7 +225,7 @@ export function claimRange(start: number, end: number, kind: number = KIND.WATCH
   if (supersedeFirst) supersede(start, end);
   reapDeadThreads();
   const t = table();
-  const k = take(RANGES, RANGE_HIGH);
+  const k = kind & KIND.SHADOW ? SLOTS + take(MEMS, MEM_HIGH) : take(RANGES, RANGE_HIGH);
   const b = RANGES + k * SLOT;
   f64[(b >> 3) + 1] = start;
   f64[(b >> 3) + 2] = end;
@@ -333,13 +346,11 @@ export function reapDeadThreads(): number {
     return a;
   };
   // Ranges first: whether a userfaultfd-registered allocation is still ours is asked of its fd.
-  const rangesUsed = Atomics.load(t, RANGE_HIGH);
-  for (let k = 0; k < rangesUsed; k++) {
-    const b = RANGES + k * SLOT;
+  eachRange(t, (b) => {
     const w = Atomics.load(t, b >> 2);
     const state = w & STATE;
-    if ((state !== LIVE && state !== LOST) || t[(b >> 2) + 6] & KIND.PROCESS || isAlive(t[(b >> 2) + 1])) continue;
-    if (Atomics.compareExchange(t, b >> 2, w, as(w, BUSY)) !== w) continue; // another reaper has it
+    if ((state !== LIVE && state !== LOST) || t[(b >> 2) + 6] & KIND.PROCESS || isAlive(t[(b >> 2) + 1])) return;
+    if (Atomics.compareExchange(t, b >> 2, w, as(w, BUSY)) !== w) return; // another reaper has it
     const kind = t[(b >> 2) + 6];
     if (state === LIVE && kind & (KIND.MAPPED | KIND.SHADOW)) {
       const start = f64[(b >> 3) + 1];
@@ -350,7 +361,7 @@ export function reapDeadThreads(): number {
       }
     }
     Atomics.store(t, b >> 2, as(w, FREE));
-  }
+  });
   let closed = 0;
   const fdsUsed = Atomics.load(t, FD_HIGH);
   for (let k = 0; k < fdsUsed; k++) {
@@ -381,13 +392,11 @@ export function setReapOwnership(f: (kind: number, aux: number, start: number, e
 function releaseThread(): void {
   const t = table();
   const me = tid();
-  const used = Atomics.load(t, RANGE_HIGH);
-  for (let k = 0; k < used; k++) {
-    const b = RANGES + k * SLOT;
+  eachRange(t, (b) => {
     const w = Atomics.load(t, b >> 2);
     const state = w & STATE;
     if ((state === LIVE || state === LOST) && t[(b >> 2) + 1] === me && !(t[(b >> 2) + 6] & KIND.PROCESS)) {
       Atomics.compareExchange(t, b >> 2, w, as(w, FREE));
     }
-  }
+  });
 }
