@@ -4,6 +4,8 @@
  * mechanism's tests pin and Windows shares. On every other platform: that it says so and never
  * loads kernel32.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import koffi from 'koffi';
@@ -11,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Memory, Query, RegionSink, Tracker } from '../src/mechanisms/contract.js';
 import { heldAllocations, kernel32Mechanism, TRACK_UNAVAILABLE } from '../src/mechanisms/kernel32/index.js';
 import { CHUNK } from '../src/mechanisms/kernel32/scan.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import {
   kernel32,
   kernel32Loaded,
@@ -213,6 +216,19 @@ if (onWindows) describe('21 kernel32 mechanism on Windows (real kernel32)', () =
     const count = new BigUint64Array([1n]);
     expect(kernel32().GetWriteWatch(0, address, 4 * P, new BigUint64Array(1), count, new Uint32Array(1))).toBe(0xffffffff);
     expect(kernel32().GetLastError()).toBe(87);
+  });
+
+  it('scan allocates nothing per call in steady state (into and sink); a per-call copy is the control that shows', () => {
+    // In a child with a young generation large enough that no collection runs inside a loop.
+    const script = fileURLToPath(new URL('./native/kernel32-allocation.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=128', script, '5000'], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, { perCall: number; gcs: number; pagesOk: boolean }>;
+    console.log(`heap allocated per scan: into ${out.into.perCall} bytes, sink ${out.sink.perCall} bytes, control ${out['copy (control)'].perCall} bytes`);
+    for (const m of Object.values(out)) expect(m).toMatchObject({ gcs: 0, pagesOk: true });
+    expect(out.into.perCall).toBeLessThan(1);
+    expect(out.sink.perCall).toBeLessThan(1);
+    expect(out['copy (control)'].perCall).toBeGreaterThan(16);
   });
 
   it('memory freed behind its back: owns() is false and scan/reset throw LostError, never an answer', () => {
