@@ -19,6 +19,7 @@ mkdir -p "$WW_WIN_CACHE"
 
 # 1. Wine: Debian's own, from the configured apt sources.
 if [ ! -x "$WINE" ]; then
+  [ "$(id -u)" = 0 ] || { log "no $WINE: install Debian's wine64 (apt-get install --no-install-recommends wine64) or run this as root"; exit 1; }
   log "installing wine64 (apt)"
   apt-get update -q > /dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wine64 > /dev/null
@@ -89,5 +90,10 @@ out=$WW_WIN_CACHE/check.out
 rm -f "$out"
 "$WINE" "$WW_NODE_EXE" -p 'process.platform + " " + process.arch + " " + process.version' > "$out" 2>&1 || true
 read -r platform arch version < "$out" || true
-[ "${platform:-}" = win32 ] || { log "node.exe did not run: $(head -5 "$out")"; exit 1; }
+if [ "${platform:-}" != win32 ]; then
+  log "node.exe did not run: $(head -5 "$out")"
+  # V8 >= 13.6 reserves with MEM_RESERVE_PLACEHOLDER, which Wine 8 refuses.
+  [ "${WW_WIN_NODE%%.*}" -ge 24 ] 2> /dev/null && log "Node $WW_WIN_NODE needs Wine >= 10; $("$WINE" --version) is Debian 12's"
+  exit 1
+fi
 log "ready: node.exe $version ($platform $arch) under $("$WINE" --version 2>/dev/null || echo wine), prefix $WINEPREFIX"
