@@ -6,12 +6,14 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { SystemCallError, explainResourceError, isResourceError } from './errors.js';
 import { arch } from './sys/libc/arch.js';
-import { getPageSize } from './sys/libc/libc.js';
+import { getPageSize } from './sys/platform.js';
 import { acceptedCategories } from './sys/pagemap/categories.js';
 import { explainOpenFailure, explainScanFailure, scanFailure } from './sys/pagemap/unavailable.js';
 import { closeFd, openPagemap } from './sys/pagemap/raw.js';
 import { featureNames } from './sys/uffd/abi.js';
 import { Userfaultfd } from './sys/uffd/userfaultfd.js';
+import { mechanismNamed } from './mechanisms/index.js';
+import { windowsVersion } from './sys/kernel32/system.js';
 import { WriteWatch } from './writewatch/write-watch.js';
 
 /** Moved to the pagemap layer; still exported here for existing importers. */
@@ -19,11 +21,15 @@ export { acceptedCategories } from './sys/pagemap/categories.js';
 
 export interface ProbeResult {
   supported: boolean;
+  /** `process.platform`: write-protect is userfaultfd on 'linux', kernel32's GetWriteWatch on 'win32'. */
+  platform: string;
+  /** On Windows, its version ("Windows 10.0.19045", with Wine's version under Wine); null elsewhere. */
+  windows: string | null;
   /** Why not (empty when supported), each with what to do. */
   reasons: string[];
   /** Works, but with known kernel bugs worth an upgrade (does not affect `supported`). */
   warnings: string[];
-  /** `uname -r`. */
+  /** `uname -r` (on Windows, `os.release()`). */
   kernel: string;
   pageSize: number;
   arch: string;
@@ -41,13 +47,15 @@ export interface ProbeResult {
    * What `{ mechanism: 'auto' }` chooses here, and why: 'write-protect' when supported, else
    * 'compare' (a shadow diff: pages whose content changed), which needs none of the above.
    */
-  auto: { mechanism: 'write-protect' | 'compare'; reason: string };
+  auto: { mechanism: 'write-protect' | 'compare' | null; reason: string };
 }
 
 /** `kernelRelease` is judged instead of this kernel's `uname -r` (tests of the version rules). */
 export function probe(kernelRelease: string = release()): ProbeResult {
   const result: ProbeResult = {
     supported: false,
+    platform: process.platform,
+    windows: null,
     reasons: [],
     warnings: [],
     kernel: kernelRelease,
@@ -56,10 +64,11 @@ export function probe(kernelRelease: string = release()): ProbeResult {
     userfaultfd: null,
     pagemapScan: false,
     categories: 0,
-    unprivilegedUserfaultfd: readSysctl('/proc/sys/vm/unprivileged_userfaultfd'),
+    unprivilegedUserfaultfd: process.platform === 'linux' ? readSysctl('/proc/sys/vm/unprivileged_userfaultfd') : null,
     endToEnd: false,
     auto: { mechanism: 'compare', reason: '' },
   };
+  if (process.platform !== 'linux') return probeElsewhere(result);
   try {
     arch();
     result.pageSize = getPageSize();
@@ -106,28 +115,60 @@ export function probe(kernelRelease: string = release()): ProbeResult {
       closeFd(fd);
     }
   }
-  if (result.reasons.length === 0) {
-    try {
-      const ww = WriteWatch.allocate(2 * result.pageSize);
-      try {
-        new Uint8Array(ww.buffer)[result.pageSize] = 1;
-        const pages = ww.get({ reset: true });
-        result.endToEnd = pages.length === 1 && pages[0] === result.pageSize && ww.get().length === 0;
-        if (!result.endToEnd) result.reasons.push(`a test write was reported wrongly (${JSON.stringify(pages)})`);
-      } finally {
-        ww.close();
-      }
-    } catch (e) {
-      result.reasons.push(`tracking a test page failed: ${message(e)}`);
-    }
-  }
+  if (result.reasons.length === 0) endToEnd(result);
   result.supported = result.reasons.length === 0;
   result.auto = autoChoice(result);
   return result;
 }
 
+/** The end-to-end check: a write to a fresh allocation is reported once, and reset. */
+function endToEnd(result: ProbeResult): void {
+  try {
+    const ww = WriteWatch.allocate(2 * result.pageSize);
+    try {
+      new Uint8Array(ww.buffer)[result.pageSize] = 1;
+      const pages = ww.get({ reset: true });
+      result.endToEnd = pages.length === 1 && pages[0] === result.pageSize && ww.get().length === 0;
+      if (!result.endToEnd) result.reasons.push(`a test write was reported wrongly (${JSON.stringify(pages)})`);
+    } finally {
+      ww.close();
+    }
+  } catch (e) {
+    result.reasons.push(`tracking a test page failed: ${message(e)}`);
+  }
+}
+
+/**
+ * Off Linux: on Windows, kernel32's GetWriteWatch (for allocate; track() takes compare), with the
+ * Windows version; anywhere else no mechanism, and the platform named. No /proc is read (under Wine
+ * it would be the Linux host's).
+ */
+function probeElsewhere(result: ProbeResult): ProbeResult {
+  if (process.platform === 'win32') {
+    try {
+      result.windows = windowsVersion().text;
+      result.pageSize = getPageSize();
+      const why = mechanismNamed('write-protect').unavailable();
+      if (why !== null) result.reasons.push(why);
+      else endToEnd(result);
+    } catch (e) {
+      result.reasons.push(message(e));
+    }
+    result.supported = result.reasons.length === 0;
+    result.auto = result.supported
+      ? { mechanism: 'write-protect', reason: "Windows' own GetWriteWatch (kernel32) for allocate(); track() uses compare, as Windows adds write watch only to memory it reserved with it" }
+      : autoChoice(result);
+    return result;
+  }
+  result.reasons.push(`${process.platform} has no write-protect mechanism: writewatch runs on Linux and Windows`);
+  result.auto = { mechanism: null, reason: `no mechanism runs on ${process.platform}` };
+  return result;
+}
+
 function autoChoice(r: ProbeResult): ProbeResult['auto'] {
   if (r.supported) return { mechanism: 'write-protect', reason: "the kernel's async write-protect works here: written pages, exactly" };
+  const why = mechanismNamed('compare').unavailable();
+  if (why !== null) return { mechanism: null, reason: `write-protect is unsupported here (${r.reasons.join('; ')}), and so is compare (${why})` };
   return {
     mechanism: 'compare',
     reason: `write-protect is unsupported here (${r.reasons.join('; ')}): pages are found by comparing with a shadow copy, which reports pages whose content changed`,

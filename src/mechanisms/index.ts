@@ -1,11 +1,13 @@
 /**
  * The one place that picks a mechanism. 'write-protect' is the platform's own: userfaultfd +
- * PAGEMAP_SCAN on Linux; elsewhere a twin that says why it cannot run. 'compare' is the same
+ * PAGEMAP_SCAN on Linux, kernel32's GetWriteWatch on Windows (fresh memory only: track() there
+ * is compare's); elsewhere a twin that says why it cannot run. 'compare' is the same
  * everywhere it runs. 'auto' is write-protect where it can serve the operation, else compare: one
  * rule for WriteWatch.allocate, WriteWatch.track and probe().
  */
 import { UnsupportedError } from '../errors.js';
 import { compare } from './compare/index.js';
+import { kernel32Mechanism } from './kernel32/index.js';
 import type { Mechanism, MechanismName } from './contract.js';
 import { unsupported } from './unsupported.js';
 import { writeProtect } from './write-protect/index.js';
@@ -19,7 +21,9 @@ export type MechanismChoice = MechanismName | 'auto';
 const native: Mechanism =
   process.platform === 'linux'
     ? writeProtect
-    : unsupported(`write-protect is not available on ${process.platform}: use { mechanism: 'compare' } (Linux and Windows have write-protect)`);
+    : process.platform === 'win32'
+      ? kernel32Mechanism
+      : unsupported(`write-protect is not available on ${process.platform}: writewatch runs on Linux and Windows`);
 
 /** The mechanism of that name on this platform. */
 export function mechanismNamed(name: MechanismName): Mechanism {

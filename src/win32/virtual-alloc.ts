@@ -10,7 +10,7 @@
 import createDebug from 'debug';
 import { SystemCallError, UnsupportedError, isResourceError } from '../errors.js';
 import { MADV_NOHUGEPAGE, PROT_NONE } from '../sys/libc/abi.js';
-import { getPageSize } from '../sys/libc/libc.js';
+import { getPageSize } from '../sys/platform.js';
 import { Mapping } from '../memory/mapping.js';
 import { mechanismNamed, type Tracker } from '../mechanisms/index.js';
 import { Claim, KIND } from '../ownership/claim.js';

@@ -5,7 +5,7 @@
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
 import { MADV_DONTNEED, PROT_NONE } from '../sys/libc/abi.js';
-import { getPageSize } from '../sys/libc/libc.js';
+import { getPageSize } from '../sys/platform.js';
 import { newQuery } from '../mechanisms/index.js';
 import { type Allocation, findAllocation, removeAllocation } from './allocations.js';
 import { checkAddress, checkDword, checkSize } from './args.js';

@@ -3,7 +3,7 @@
  * to the uffd-wp bits, and mprotect keeps those: a protection change is never a write and never
  * clears one.
  */
-import { getPageSize } from '../sys/libc/libc.js';
+import { getPageSize } from '../sys/platform.js';
 import { type Allocation, findAllocation } from './allocations.js';
 import { checkAddress, checkBox, checkDword, checkSize, writable, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, STATUS_INVALID_PARAMETER, STATUS_NOT_COMMITTED } from './constants.js';

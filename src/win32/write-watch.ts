@@ -28,7 +28,7 @@ import { types } from 'node:util';
 import createDebug from 'debug';
 import { LostError } from '../errors.js';
 import { newQuery, type Query } from '../mechanisms/index.js';
-import { getPageSize } from '../sys/libc/libc.js';
+import { getPageSize } from '../sys/platform.js';
 import { typedArrayBuffer, typedArrayByteOffset, typedArrayLength } from '../writewatch/intrinsics.js';
 import { findAllocation, type Allocation } from './allocations.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from './args.js';

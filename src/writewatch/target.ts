@@ -24,7 +24,7 @@
 import { types } from 'node:util';
 import { InvalidArgTypeError, InvalidArgValueError, LostError } from '../errors.js';
 import { pageCeil, pageFloor } from '../memory/pages.js';
-import { addressOf, getPageSize } from '../sys/libc/libc.js';
+import { addressOf, getPageSize } from '../sys/platform.js';
 import { readMaps } from '../sys/pagemap/maps.js';
 import { checkInteger } from './args.js';
 import {

@@ -25,7 +25,7 @@ import { newQuery, withMechanism, type ClaimHook, type Mechanism as MechanismImp
 import { checkAllocationLength } from '../memory/mapping.js';
 import { pageCeil, pageFloor } from '../memory/pages.js';
 import { Claim, KIND } from '../ownership/claim.js';
-import { getPageSize } from '../sys/libc/libc.js';
+import { getPageSize } from '../sys/platform.js';
 import { LIVE, STATE } from '../sys/process/registry.js';
 import { checkRequest, newRequest, readOpenOptions, readOptions, readRange, type GetOptions, type Request } from './args.js';
 import { typedArrayBuffer, typedArrayLength } from './intrinsics.js';

@@ -4,7 +4,8 @@
  * pages whose bytes differ from it reported. Needs nothing from the kernel beyond mmap: runs under
  * seccomp profiles that block userfaultfd, in gVisor, and on kernels before 6.7.
  */
-import { getPageSize } from '../../sys/libc/libc.js';
+import { UnsupportedError } from '../../errors.js';
+import { getPageSize } from '../../sys/platform.js';
 import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
 import { Mapping } from '../../memory/mapping.js';
 import { assertMapped } from '../../memory/mapped.js';
@@ -13,19 +14,21 @@ import type { ClaimHook, Mechanism } from '../contract.js';
 import { refuseShared } from '../shared-memory.js';
 import { CompareTracker } from './tracker.js';
 
+/** Compare maps its shadow and compares pages through libc: Linux, for now. */
+function unavailable(): string | null {
+  return process.platform === 'linux' ? null : `the compare mechanism does not run on ${process.platform} yet`;
+}
+
 export const compare: Mechanism = {
   name: 'compare',
 
-  unavailable(): string | null {
-    return null;
-  },
-
-  trackUnavailable(): string | null {
-    return null;
-  },
+  unavailable,
+  trackUnavailable: unavailable,
 
   /** `length` bytes of fresh memory; it and its shadow start as zeros, so nothing differs. */
   allocate(length: number, claim: ClaimHook) {
+    const why = unavailable();
+    if (why !== null) throw new UnsupportedError(why);
     const mapping = Mapping.anonymous(length, { autoRelease: true });
     try {
       const start = mapping.address;
@@ -48,6 +51,8 @@ export const compare: Mechanism = {
    * refused as under write-protect (reading a file mapping past its end would be a SIGBUS).
    */
   track(start: number, end: number, target: object, claim: ClaimHook) {
+    const why = unavailable();
+    if (why !== null) throw new UnsupportedError(why);
     refuseShared(target, start, end, true);
     claim(start, end, 'none');
     // Still its memory while it is mapped: what JS does with the target itself (detach, transfer)

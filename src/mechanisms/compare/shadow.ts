@@ -20,7 +20,8 @@ import { SystemCallError } from '../../errors.js';
 import { markMapped } from '../../ownership/claim.js';
 import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
 import { lastError } from '../../sys/libc/errno.js';
-import { getPageSize, libc } from '../../sys/libc/libc.js';
+import { libc } from '../../sys/libc/libc.js';
+import { getPageSize } from '../../sys/platform.js';
 import { KIND, claimRange, releaseRange } from '../../sys/process/registry.js';
 
 const debug = createDebug('writewatch:compare');

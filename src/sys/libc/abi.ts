@@ -17,11 +17,14 @@ const _IOC_DIRSHIFT = 30;
 const _IOC_SIZEBITS = 14;
 
 /**
- * Computes an ioctl request number. Refuses architectures whose encoding differs (powerpc, mips,
- * sparc use a 3-bit direction field), so a wrong number can never reach the kernel.
+ * Computes an ioctl request number. Refuses Linux architectures whose encoding differs (powerpc,
+ * mips, sparc use a 3-bit direction field), so a wrong number can never reach the kernel.
  */
 export function _IOC(dir: number, type: number, nr: number, size: number): number {
-  arch(); // throws on an architecture we have no numbers for
+  // Throws on a Linux architecture we have no numbers for. Off Linux there is no Linux kernel for a
+  // number to reach (libc.so.6 is not there to load), and the module-level constants of uffd/abi.ts
+  // and pagemap/abi.ts call this at import, which must not throw on Windows or macOS (issue 23).
+  if (process.platform === 'linux') arch();
   if (size < 0 || size >= 1 << _IOC_SIZEBITS) throw new RangeError(`ioctl size ${size} does not fit _IOC`);
   // >>> 0 keeps the result an unsigned 32-bit number (dir bits reach bit 31).
   return ((dir << _IOC_DIRSHIFT) | (size << _IOC_SIZESHIFT) | (type << _IOC_TYPESHIFT) | (nr << _IOC_NRSHIFT)) >>> 0;

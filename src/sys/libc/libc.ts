@@ -4,7 +4,6 @@
  * aarch64 and skip koffi's per-call type parsing (~100 ns). Loaded on first use so that importing
  * the package on an unsupported system does not throw.
  */
-import { types } from 'node:util';
 import koffi from 'koffi';
 
 /** A buffer the kernel reads or writes in place: an off-heap typed array or a raw address. */
@@ -70,17 +69,4 @@ function load(): Libc {
     mremap: f('intptr_t mremap(uintptr_t addr, size_t old_length, size_t new_length, int flags)'),
     errno: () => koffi.errno(),
   };
-}
-
-let pageSize: number | undefined;
-
-/** The host page size (GetWriteWatch's granularity). */
-export function getPageSize(): number {
-  return (pageSize ??= libc().sysconf(30 /* _SC_PAGESIZE */));
-}
-
-/** The address of a buffer's first byte (a SharedArrayBuffer through a view: koffi refuses it bare). */
-export function addressOf(buf: ArrayBuffer | SharedArrayBuffer | ArrayBufferView): bigint {
-  libc();
-  return koffi.address(types.isSharedArrayBuffer(buf) ? new Uint8Array(buf) : buf);
 }

@@ -5,7 +5,7 @@
  * PAGEMAP_SCAN (category_anyof_mask = PRESENT | SWAPPED, not PFNZERO) that walks page tables, not
  * pages: what lets the compare mechanism skip memory nobody touched instead of reading it.
  */
-import { getPageSize } from '../libc/libc.js';
+import { getPageSize } from '../platform.js';
 import { get64, put64 } from '../libc/u64.js';
 import { PAGE_IS, PM_SCAN_ARG } from './abi.js';
 import { pagemapScan } from './raw.js';

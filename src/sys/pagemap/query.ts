@@ -10,7 +10,7 @@
 import createDebug from 'debug';
 import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
-import { getPageSize } from '../libc/libc.js';
+import { getPageSize } from '../platform.js';
 import { get64, put64 } from '../libc/u64.js';
 import { PM_SCAN_ARG } from './abi.js';
 import { assertAddressSpaceAlive } from './alive.js';

@@ -3,7 +3,7 @@
  * live in off-heap ArrayBuffers that never move, so their addresses can be handed to the kernel
  * once; they are read through 32-bit views so that no BigInt is made per call.
  */
-import { addressOf } from '../libc/libc.js';
+import { addressOf } from '../platform.js';
 import { u64Struct } from '../libc/u64.js';
 import { PAGE_REGION_SIZE, PM_SCAN_ARG, PM_SCAN_ARG_SIZE } from './abi.js';
 

@@ -8,7 +8,8 @@
  */
 import createDebug from 'debug';
 import { arch } from '../libc/arch.js';
-import { getPageSize, libc } from '../libc/libc.js';
+import { libc } from '../libc/libc.js';
+import { getPageSize } from '../platform.js';
 import { atThreadExit } from '../libc/thread-exit.js';
 import { fdIsRecorded, forgetFd, recordFd } from '../process/registry.js';
 import { closeFd } from './raw.js';

@@ -88,6 +88,8 @@ function table(): Int32Array {
   if (i32) return i32;
   let ab: ArrayBuffer;
   try {
+    // Off Linux there is no memfd nor /proc/self/maps (under Wine the latter is the Linux host's).
+    if (process.platform !== 'linux') throw new Error(`no process-wide registry on ${process.platform}`);
     const at = locate() ?? create();
     ab = koffi.view(BigInt(at), SIZE);
     debug('registry at 0x%s', at.toString(16));
