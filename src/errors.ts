@@ -184,7 +184,15 @@ export function allocateFailed(e: unknown, byteLength: number): unknown {
   return new SystemCallError(e.syscall, e.errno, detail, advice);
 }
 
+/**
+ * The errno numbers the library makes itself are Linux's (the kernel's, or ENOMEM/EBUSY/EBADF for
+ * its own refusals on every platform); libuv numbers them differently on Windows, so these few are
+ * named here and Node is asked only on Linux.
+ */
+const OWN_ERRNOS: Record<number, string> = { 9: 'EBADF', 12: 'ENOMEM', 16: 'EBUSY', 17: 'EEXIST', 22: 'EINVAL', 24: 'EMFILE' };
+
 function errnoName(errno: number): string {
+  if (process.platform !== 'linux' && OWN_ERRNOS[errno] !== undefined) return OWN_ERRNOS[errno];
   try {
     return getSystemErrorName(-errno);
   } catch {

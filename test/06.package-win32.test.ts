@@ -38,30 +38,30 @@ describeWine('06 the tarball installed for win32-x64, run under Wine', () => {
     expect(existsSync(join(project, 'node_modules/@koromix/koffi-win32-x64/win32_x64/koffi.node'))).toBe(true);
   });
 
-  it('imports both entry points under node.exe, probe() answers, and the kernel32 mechanism tracks a write', () => {
+  it('imports both entry points under node.exe, probe() answers, and WriteWatch.allocate (kernel32) and track (compare) report a write', () => {
     writeFileSync(
       join(project, 'check.mjs'),
       `
       import { writeFileSync } from 'node:fs';
-      import { pathToFileURL } from 'node:url';
       const ww = await import('writewatch');
       const win32 = await import('writewatch/win32');
       const p = ww.probe();
-      // Not in the exports map yet: reached by path, to run the code the tarball ships.
-      const { kernel32Mechanism } = await import(pathToFileURL('node_modules/writewatch/dist/mechanisms/kernel32/index.js').href);
-      const { memory, tracker } = kernel32Mechanism.allocate(4 * 4096);
-      new Uint8Array(memory.view(0, 4 * 4096))[4096 + 3] = 1;
-      const q = { bounds: new Float64Array([memory.address, memory.address + 4 * 4096, memory.address]), reset: true, maxPages: 0, into: new Float64Array(4), sink: null, count: 0 };
-      tracker.scan(q);
-      const first = Array.from(q.into.subarray(0, q.count));
-      q.count = 0;
-      tracker.scan(q);
-      tracker.close();
-      memory.release(true);
+      const a = ww.WriteWatch.allocate(4 * 4096);
+      new Uint8Array(a.buffer)[4096 + 3] = 1;
+      const first = a.get({ reset: true });
+      const after = a.get().length;
+      const mechanism = a.mechanism;
+      a.close();
+      const buffer = new ArrayBuffer(4 * 4096, { maxByteLength: 4 * 4096 });
+      const t = ww.WriteWatch.track(buffer, { mechanism: 'auto' });
+      new Uint8Array(buffer)[2 * 4096] = 1;
+      const tracked = { mechanism: t.mechanism, pages: t.get() };
+      t.close();
       writeFileSync('check.json', JSON.stringify({
         platform: process.platform,
         main: typeof ww.WriteWatch, win32: typeof win32.getWriteWatch,
-        probe: typeof p.supported, first, after: q.count,
+        probe: { supported: p.supported, windows: typeof p.windows, auto: p.auto.mechanism },
+        mechanism, first, after, tracked,
       }));
       `,
     );
@@ -71,9 +71,11 @@ describeWine('06 the tarball installed for win32-x64, run under Wine', () => {
       platform: 'win32',
       main: 'function',
       win32: 'function',
-      probe: 'boolean',
+      probe: { supported: true, windows: 'string', auto: 'write-protect' },
+      mechanism: 'write-protect',
       first: [4096],
       after: 0,
+      tracked: { mechanism: 'compare', pages: [2 * 4096] },
     });
   });
 });

@@ -16,7 +16,10 @@
  * front owns one Query per tracker and reuses it, and addresses ride in a Float64Array, since a
  * number above 2^31 passed as an argument to a call that is not inlined is boxed in a new HeapNumber.
  */
+import type { Memory } from '../memory/memory.js';
 import type { RegionSink } from '../sys/pagemap/written.js';
+
+export type { Memory };
 
 /** Receives each run of pages [start, end) as offsets from the origin, ascending. */
 export interface Sink extends RegionSink {
@@ -71,18 +74,6 @@ export interface Tracker {
   owns(): boolean;
   /** Stops watching and frees what the mechanism holds (descriptors, shadows), never the memory. Idempotent. */
   close(): void;
-}
-
-/** Memory a mechanism mapped for allocate(). */
-export interface Memory {
-  readonly address: number;
-  readonly length: number;
-  /** An ArrayBuffer over [offset, offset + length); detached by release(). */
-  view(offset: number, length: number): ArrayBuffer;
-  /** Detaches every view and frees the memory once no view can reach it, if `owned()` still says it is ours. */
-  release(): void;
-  /** Asked before every unmap: false once the memory may be someone else's. */
-  setOwned(owned: () => boolean): void;
 }
 
 /**

@@ -24,6 +24,9 @@ function sharedMapping(start: number, end: number): string | null {
  * without procfs).
  */
 export function refuseShared(target: unknown, start: number, end: number, optional = false): void {
+  // Off Linux there is no /proc/self/maps of this process (under Wine it would be the host's), and
+  // JavaScript makes no file or shared mapping of its own there.
+  if (process.platform !== 'linux') return;
   let shared: string | null;
   try {
     shared = sharedMapping(start, end);

@@ -19,6 +19,7 @@
  */
 import createDebug from 'debug';
 import { InvalidArgValueError, SystemCallError } from '../errors.js';
+import { committed } from '../memory/windows.js';
 import { atThreadExit } from '../sys/libc/thread-exit.js';
 import { libc } from '../sys/libc/libc.js';
 import { allHaveVmFlag } from '../sys/pagemap/maps.js';
@@ -217,6 +218,8 @@ export function alreadyTracked(target: unknown, cause?: unknown): InvalidArgValu
  * there later by anyone else does not carry.
  */
 export function markedOwned(kind: number, aux: number, start: number, end: number): boolean {
+  // Windows: still the allocation VirtualAlloc made at `start`, every page committed.
+  if (process.platform === 'win32') return committed(start, end, start);
   try {
     if (kind & KIND.UFFD) return ownsByFd(recordedFd(aux), start, end);
     return allHaveVmFlag(start, end, 'wf');
@@ -233,5 +236,6 @@ const MADV_WIPEONFORK = 18;
 
 /** Marks memory the library just mapped as its own (see markedOwned); false where the kernel lacks the flag. */
 export function markMapped(address: number, length: number): boolean {
+  if (process.platform !== 'linux') return false; // Windows asks VirtualQuery instead (markedOwned)
   return libc().madvise(BigInt(address), length, MADV_WIPEONFORK) === 0;
 }

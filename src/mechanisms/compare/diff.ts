@@ -12,7 +12,7 @@
  * stays visible to the next call. That is why the diff never copies a page it did not report.
  */
 import type { RegionSink } from '../../sys/pagemap/written.js';
-import { libc } from '../../sys/libc/libc.js';
+import { memops } from '../../sys/memops.js';
 
 
 /**
@@ -52,7 +52,7 @@ export function diff(
 }
 
 class Differ {
-  readonly #m = libc();
+  readonly #m = memops();
   /** Start of the run of differing pages not yet flushed, or -1. */
   #run = -1;
   #runEnd = -1;

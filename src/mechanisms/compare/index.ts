@@ -6,17 +6,16 @@
  */
 import { UnsupportedError } from '../../errors.js';
 import { getPageSize } from '../../sys/platform.js';
-import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
-import { Mapping } from '../../memory/mapping.js';
+import { anonymousMemory } from '../../memory/anonymous.js';
 import { assertMapped } from '../../memory/mapped.js';
 import { KIND, markedOwned, markMapped } from '../../ownership/claim.js';
 import type { ClaimHook, Mechanism } from '../contract.js';
 import { refuseShared } from '../shared-memory.js';
 import { CompareTracker } from './tracker.js';
 
-/** Compare maps its shadow and compares pages through libc: Linux, for now. */
+/** Compare needs anonymous memory and memcmp: Linux's libc, Windows' kernel32 and msvcrt. */
 function unavailable(): string | null {
-  return process.platform === 'linux' ? null : `the compare mechanism does not run on ${process.platform} yet`;
+  return process.platform === 'linux' || process.platform === 'win32' ? null : `the compare mechanism does not run on ${process.platform}`;
 }
 
 export const compare: Mechanism = {
@@ -29,15 +28,13 @@ export const compare: Mechanism = {
   allocate(length: number, claim: ClaimHook) {
     const why = unavailable();
     if (why !== null) throw new UnsupportedError(why);
-    const mapping = Mapping.anonymous(length, { autoRelease: true });
+    const mapping = anonymousMemory(length);
     try {
       const start = mapping.address;
       const end = start + length;
       claim(start, end, 'mapped');
       // The mark that tells this memory from memory mapped here later by someone else (markedOwned).
       markMapped(start, length);
-      // As under write-protect, so that RSS grows page by page with the writes.
-      mapping.advise(0, length, MADV_NOHUGEPAGE);
       const owns = () => markedOwned(KIND.MAPPED, -1, start, end);
       return { memory: mapping, tracker: new CompareTracker(start, end, getPageSize(), false, owns) };
     } catch (e) {

@@ -17,10 +17,9 @@
  */
 import createDebug from 'debug';
 import { SystemCallError } from '../../errors.js';
+import { canTrim, growPages, mapPages, trimPages, unmapPages } from '../../memory/anonymous.js';
 import { markMapped } from '../../ownership/claim.js';
-import { MADV_NOHUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE, MAP_PRIVATE, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
 import { lastError } from '../../sys/libc/errno.js';
-import { libc } from '../../sys/libc/libc.js';
 import { getPageSize } from '../../sys/platform.js';
 import { KIND, claimRange, releaseRange } from '../../sys/process/registry.js';
 
@@ -33,15 +32,6 @@ const debug = createDebug('writewatch:compare');
  */
 const WINDOW = 256 * 2 ** 20;
 const skew = (page: number) => 66 * 2 ** 20 + page;
-
-function mmap(length: number): number {
-  const p = libc().mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p === MAP_FAILED || p === null ? -1 : Number(p);
-}
-
-function munmap(address: number, length: number): void {
-  if (libc().munmap(BigInt(address), length) !== 0) debug('munmap of the shadow failed');
-}
 
 export class Shadow {
   #address: number;
@@ -58,27 +48,26 @@ export class Shadow {
 
   #record(): void {
     markMapped(this.#address, this.#length);
-    madvise(this.#address, this.#length);
     try {
       this.#slot = claimRange(this.#address, this.#address + this.#length, KIND.SHADOW);
     } catch (e) {
-      munmap(this.#address, this.#length);
+      unmapPages(this.#address, this.#length);
       throw e;
     }
   }
 
   /** A zero-filled shadow of `length` bytes for the memory at `partner`. */
   static map(length: number, partner: number): Shadow {
-    let p = mmap(length + WINDOW);
+    let p = canTrim ? mapPages(length + WINDOW) : -1;
     if (p !== -1) {
       // Keep [s, s + length) at the skewed distance; give the rest of the window back.
       const s = p + ((((skew(getPageSize()) - (p - partner)) % WINDOW) + WINDOW) % WINDOW);
-      if (s > p) munmap(p, s - p);
-      munmap(s + length, p + length + WINDOW - (s + length));
+      trimPages(p, s - p);
+      trimPages(s + length, p + length + WINDOW - (s + length));
       p = s;
     } else {
-      p = mmap(length); // no room for the window: anywhere
-      if (p === -1) throw lastError('mmap', `${length}-byte shadow`);
+      p = mapPages(length); // no room for the window (or no trimming): anywhere
+      if (p === -1) throw process.platform === 'win32' ? new SystemCallError('VirtualAlloc', 12, `${length}-byte shadow`) : lastError('mmap', `${length}-byte shadow`);
     }
     debug('shadow 0x%s +0x%s', p.toString(16), length.toString(16));
     return new Shadow(p, length);
@@ -96,8 +85,7 @@ export class Shadow {
   grow(length: number): void {
     if (this.#slot < 0) throw new SystemCallError('mremap', 9 /* EBADF */, 'shadow released');
     if (length <= this.#length) return;
-    const p = libc().mremap(this.#address, this.#length, length, MREMAP_MAYMOVE);
-    if (p === -1) throw lastError('mremap', `shadow to ${length} bytes`);
+    const p = growPages(this.#address, this.#length, length);
     releaseRange(this.#slot);
     this.#address = p;
     this.#length = length;
@@ -109,11 +97,6 @@ export class Shadow {
     if (this.#slot < 0) return;
     releaseRange(this.#slot);
     this.#slot = -1;
-    munmap(this.#address, this.#length);
+    if (!unmapPages(this.#address, this.#length)) debug('unmapping the shadow failed');
   }
-}
-
-/** Advisory: without THP support it fails, harmlessly. Huge pages would make a one-page re-baseline commit 2 MiB. */
-function madvise(address: number, length: number): void {
-  libc().madvise(BigInt(address), length, MADV_NOHUGEPAGE);
 }

@@ -6,7 +6,7 @@
  */
 import koffi from 'koffi';
 import { assertMapped } from '../../memory/mapped.js';
-import { populated } from '../../sys/pagemap/populated.js';
+import { populatedRuns, RUNS_ARE_ALL_READABLE } from '../../memory/populated.js';
 import type { Query, Tracker } from '../contract.js';
 import { diff, type DiffOut } from './diff.js';
 import { Shadow } from './shadow.js';
@@ -94,8 +94,8 @@ export class CompareTracker implements Tracker {
    * range when the kernel cannot say (no PAGEMAP_SCAN).
    */
   #runs(s: number, e: number, delta: number): number {
-    const a = populated(s, e, 0, liveRuns, 0);
-    const b = a < 0 ? -1 : populated(s + delta, e + delta, delta, shadowRuns, 0);
+    const a = populatedRuns(s, e, 0, liveRuns, 0);
+    const b = a < 0 ? -1 : RUNS_ARE_ALL_READABLE ? 0 : populatedRuns(s + delta, e + delta, delta, shadowRuns, 0);
     if (a < 0 || b < 0) {
       runs = merged.out;
       runs[0] = s;

@@ -10,7 +10,7 @@ import { MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, MEM_WRITE_WATCH, PAGE_READWRITE, 
 import { lastWin32Error } from '../../sys/kernel32/error.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 import type { ClaimHook, Mechanism, Memory, Tracker } from '../contract.js';
-import { Kernel32Memory } from './memory.js';
+import { Kernel32Memory } from '../../memory/windows.js';
 import { Kernel32Tracker } from './tracker.js';
 
 /** Why track() cannot use this mechanism (what probe() and 'auto' say). */
@@ -73,4 +73,4 @@ export const kernel32Mechanism: Mechanism = {
   allocate,
   track,
 };
-export { heldAllocations } from './memory.js';
+export { heldAllocations } from '../../memory/windows.js';

@@ -11,7 +11,7 @@ import { LostError, UnsupportedError } from '../../errors.js';
 import { win32ErrorName } from '../../sys/kernel32/abi.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 import type { Query, Tracker } from '../contract.js';
-import type { Kernel32Memory } from './memory.js';
+import type { Kernel32Memory } from '../../memory/windows.js';
 import { addressAt, getWriteWatch, stillWatched } from './scan.js';
 
 const PAGE = 4096;

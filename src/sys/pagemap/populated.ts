@@ -32,6 +32,7 @@ function arg(): ScanArg {
  * procfs): the caller then treats the whole range as populated.
  */
 export function populated(start: number, end: number, shift: number, grown: { out: Float64Array }, n: number): number {
+  if (process.platform !== 'linux') return -1;
   let fd: number;
   try {
     fd = selfPagemapFd();

@@ -146,6 +146,7 @@ function create(): number {
 
 /** This thread's kernel thread id (/proc/thread-self names it; no fd, no syscall number). */
 function tid(): number {
+  if (myTid === 0 && process.platform !== 'linux') myTid = -1; // no thread is ever taken for dead
   if (myTid === 0) {
     try {
       myTid = Number(readlinkSync('/proc/thread-self').split('/').pop()) || -1;
