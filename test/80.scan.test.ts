@@ -24,7 +24,7 @@ import {
 import { libc } from '../src/sys/libc/libc.js';
 import { PAGE_IS, PM_SCAN_CATEGORIES_6_7 } from '../src/sys/pagemap/abi.js';
 import { acceptedCategories, categoryNames, scanAccepts } from '../src/sys/pagemap/categories.js';
-import { parseMaps, readMaps } from '../src/sys/pagemap/maps.js';
+import { parseMaps, readMaps } from '../src/sys/proc/maps.js';
 import { PagemapQuery, type PagemapRegion } from '../src/sys/pagemap/query.js';
 import { closeFd, openPagemap } from '../src/sys/pagemap/raw.js';
 import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/sys/pagemap/residency.js';

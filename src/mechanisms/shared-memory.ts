@@ -6,7 +6,7 @@
  * refuses it.
  */
 import { InvalidArgValueError } from '../errors.js';
-import { readMaps } from '../sys/pagemap/maps.js';
+import { readMaps } from '../sys/proc/maps.js';
 
 /** The first such mapping in [start, end), as its maps line reads; null when none. */
 function sharedMapping(start: number, end: number): string | null {

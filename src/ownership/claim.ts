@@ -22,7 +22,7 @@ import { InvalidArgValueError, SystemCallError } from '../errors.js';
 import { committed } from '../memory/windows.js';
 import { atThreadExit } from '../sys/libc/thread-exit.js';
 import { libc } from '../sys/libc/libc.js';
-import { allHaveVmFlag } from '../sys/pagemap/maps.js';
+import { allHaveVmFlag } from '../sys/proc/maps.js';
 import { registeredAnywhere } from '../sys/pagemap/registered.js';
 import { ownsByFd } from '../sys/uffd/owns.js';
 import {

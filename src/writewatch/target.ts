@@ -25,7 +25,7 @@ import { types } from 'node:util';
 import { InvalidArgTypeError, InvalidArgValueError, LostError } from '../errors.js';
 import { pageCeil, pageFloor } from '../memory/pages.js';
 import { addressOf, getPageSize } from '../sys/platform.js';
-import { readMaps } from '../sys/pagemap/maps.js';
+import { readMaps } from '../sys/proc/maps.js';
 import { checkInteger } from './args.js';
 import {
   byteLengthOf,

@@ -6,5 +6,5 @@ export { selfPagemapFd, selfScanner } from './self.js';
 export { openPagemap } from './raw.js';
 export { acceptedCategories, categoryNames } from './categories.js';
 export { PagemapQuery, type QueryOptions, type PagemapRegion, type RegionCallback } from './query.js';
-export { parseMaps, readMaps, type MapsEntry } from './maps.js';
+export { parseMaps, readMaps, type MapsEntry } from '../proc/maps.js';
 export { scanResidency, type MappingResidency, type ProcessResidency, type ResidencyOptions } from './residency.js';

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { PAGE_IS } from './abi.js';
 import { assertAddressSpaceAlive } from './alive.js';
 import { acceptedCategories } from './categories.js';
-import { readMaps, type MapsEntry } from './maps.js';
+import { readMaps, type MapsEntry } from '../proc/maps.js';
 import { PagemapQuery, type QueryOptions } from './query.js';
 import { closeFd, openPagemap } from './raw.js';
 

@@ -25,7 +25,7 @@ import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } f
 import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { atThreadExit } from '../libc/thread-exit.js';
-import { readMaps } from '../pagemap/maps.js';
+import { readMaps } from '../proc/maps.js';
 
 const debug = createDebug('writewatch:registry');
 
