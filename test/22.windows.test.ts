@@ -4,6 +4,10 @@
  * own write watch, WriteWatch.track cannot be ('write-protect' refuses it with the reason, 'auto'
  * and 'compare' track by content), and probe() says so with the Windows version.
  */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probe, WriteWatch } from '../src/index.js';
 
@@ -58,6 +62,34 @@ describe.skipIf(!windows)('22 Windows: one API over kernel32', () => {
       expect(ww.get({ reset: true })).toEqual([2 * PAGE]);
       expect(ww.get()).toEqual([]);
     }
+  });
+
+  /** Runs the CLI under this node.exe, its output to a file (node.exe under Wine dies when stdout is a pipe). */
+  function cli(...args: string[]): { status: number | null; out: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'ww-cli-'));
+    const file = join(dir, 'out.txt');
+    const fd = openSync(file, 'w');
+    try {
+      const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'cli', 'main.js'), ...args], { stdio: ['ignore', fd, fd] });
+      return { status: r.status, out: readFileSync(file, 'utf8') };
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true });
+    }
+  }
+
+  it('writewatch probe says supported, by kernel32, with the Windows version; --json agrees; demo runs', () => {
+    const text = cli('probe');
+    expect(text.status, text.out).toBe(0);
+    expect(text.out).toMatch(/^supported: +yes$/m);
+    expect(text.out).toMatch(/^platform: +win32 \(Windows \d+\.\d+\.\d+/m);
+    expect(text.out).toMatch(/^write-protect: +kernel32's GetWriteWatch/m);
+    const json = cli('probe', '--json');
+    expect(JSON.parse(json.out)).toMatchObject({ supported: true, platform: 'win32', auto: { mechanism: 'write-protect' } });
+    const demo = cli('demo');
+    expect(demo.status, demo.out).toBe(0);
+    expect(demo.out).toMatch(/frame +12\/12 .* expected: match/);
+    expect(demo.out).toMatch(/every frame reported exactly the pages written/);
   });
 
   it("allocate() with 'compare' works too: VirtualAlloc'd memory and a shadow, freed at close", () => {

@@ -46,6 +46,7 @@ const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 /** The human report: one fact per line, then each reason with its remedy. */
 export function format(r: ProbeResult): string {
   const hex = (n: number) => `0x${n.toString(16)}`;
+  if (r.platform !== undefined && r.platform !== 'linux') return formatElsewhere(r);
   const lines = [
     `supported:                 ${yesNo(r.supported)}`,
     `kernel:                    ${r.kernel}`,
@@ -60,6 +61,24 @@ export function format(r: ProbeResult): string {
     `mechanism 'auto' uses:     ${r.auto ? r.auto.mechanism : '-'}`,
   ];
   for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
+  if (r.reasons.length > 0) {
+    lines.push('', 'why not, and what to do:');
+    for (const reason of r.reasons) lines.push(`  - ${reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Off Linux: what the platform offers (Windows: kernel32's own write watch), without Linux's facts. */
+function formatElsewhere(r: ProbeResult): string {
+  const lines = [
+    `supported:                 ${yesNo(r.supported)}`,
+    `platform:                  ${r.platform}${r.windows ? ` (${r.windows})` : ''}`,
+    `arch:                      ${r.arch}`,
+    `page size:                 ${r.pageSize || 'unknown'}`,
+    `write-protect:             ${r.platform === 'win32' ? "kernel32's GetWriteWatch (allocate; track uses compare)" : 'none'}`,
+    `end-to-end write check:    ${r.endToEnd ? 'passed' : r.reasons.length ? 'not run or failed' : 'failed'}`,
+    `mechanism 'auto' uses:     ${r.auto.mechanism ?? 'none'}`,
+  ];
   if (r.reasons.length > 0) {
     lines.push('', 'why not, and what to do:');
     for (const reason of r.reasons) lines.push(`  - ${reason}`);
