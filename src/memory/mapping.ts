@@ -21,6 +21,7 @@ import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors
 import { check, lastError } from '../sys/libc/errno.js';
 import { libc } from '../sys/libc/libc.js';
 import { detach } from './detach.js';
+import { pageCeil } from './pages.js';
 
 /**
  * The largest ArrayBuffer this Node makes (buffer.constants.MAX_LENGTH): 2^32 on Node 20, 2^53 - 1
@@ -44,7 +45,7 @@ export function maxViewLengthText(): string {
  */
 export function checkAllocationLength(name: string, value: unknown, page: number): number {
   if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
-  const length = Math.ceil(value / page) * page;
+  const length = pageCeil(value, page);
   if (!Number.isSafeInteger(value) || value < 1 || length > MAX_LENGTH) {
     throw new OutOfRangeError(name, `an integer >= 1 and ${maxViewLengthText()} once rounded up to whole pages`, value);
   }
