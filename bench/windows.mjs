@@ -1,7 +1,7 @@
 /**
- * `npm run bench:windows` (under Wine, from Linux: scripts/windows/bench.sh), or `node
- * bench/windows.mjs [--quick] [--out FILE]` on a Windows host: the kernel32 mechanism against the
- * floor of any koffi caller, a loop that calls kernel32's GetWriteWatch / ResetWriteWatch through
+ * `npm run bench:windows` (under Wine, from Linux: scripts/windows/bench.sh), or `npm run bench`
+ * (`node bench/run.mjs`, which comes here on Windows) on a Windows host: WriteWatch over the
+ * kernel32 mechanism (getInto, reset: what a user calls) against the floor of any koffi caller, a loop that calls kernel32's GetWriteWatch / ResetWriteWatch through
  * koffi with nothing else, over the same allocation. Two sections, as docs/performance.md has them
  * for Linux: per call (16 clean pages) and 64 MiB with 1 % of its pages written between scans.
  * Ratios are medians of per-repetition ratios (the two sides alternate within each repetition).
@@ -23,7 +23,7 @@ if (process.platform !== 'win32') {
   process.exit(2);
 }
 const dist = (p) => import(new URL(`dist/${p}`, `file:///${root.replaceAll('\\', '/')}/`).href);
-const { kernel32Mechanism } = await dist('mechanisms/kernel32/index.js');
+const { WriteWatch } = await dist('index.js');
 const k32 = await dist('sys/kernel32/index.js');
 const k = k32.kernel32();
 const version = k32.windowsVersion();
@@ -49,9 +49,7 @@ function floorOf(base, length, cap) {
   };
 }
 
-function queryOf(memory, into) {
-  return { bounds: new Float64Array([memory.address, memory.address + memory.length, memory.address]), reset: false, maxPages: 0, into, sink: null, count: 0 };
-}
+const RESET = { reset: true };
 
 /** Runs each case `reps` times, rotating the order per repetition; returns medians and ratio medians. */
 function alternate(cases, reps) {
@@ -66,11 +64,12 @@ function alternate(cases, reps) {
 // Per call: 16 pages, written once and reset, so Windows has nothing to report and what is left is the call.
 function perCall(iters, reps) {
   const pages = 16;
-  const { memory, tracker } = kernel32Mechanism.allocate(pages * P);
-  new Uint8Array(memory.view(0, pages * P)).fill(1);
-  const floor = floorOf(memory.address, pages * P, pages);
+  const ww = WriteWatch.allocate(pages * P);
+  if (ww.mechanism !== 'write-protect') throw new Error(`allocate gave ${ww.mechanism}, not kernel32's write-protect`);
+  new Uint8Array(ww.buffer).fill(1);
+  const floor = floorOf(ww.address, pages * P, pages);
   floor.reset();
-  const q = queryOf(memory, new Float64Array(pages));
+  const into = new Float64Array(pages);
   const loop = (f) => () => {
     const t0 = now();
     for (let i = 0; i < iters; i++) f();
@@ -81,20 +80,19 @@ function perCall(iters, reps) {
       'floor GetWriteWatch': loop(() => floor.get(0)),
       'floor GetWriteWatch(RESET)': loop(() => floor.get(1)),
       'floor ResetWriteWatch': loop(() => floor.reset()),
-      'scan': loop(() => ((q.count = 0), (q.reset = false), tracker.scan(q))),
-      'scan reset': loop(() => ((q.count = 0), (q.reset = true), tracker.scan(q))),
-      'reset': loop(() => tracker.reset(q)),
+      'scan': loop(() => ww.getInto(into)),
+      'scan reset': loop(() => ww.getInto(into, RESET)),
+      'reset': loop(() => ww.reset()),
     },
     reps,
   );
-  tracker.close();
-  memory.release(true);
+  ww.close();
   return {
     ns: r.ns,
     rows: [
-      ['scan (GetWriteWatch)', r.ns['scan'], r.ns['floor GetWriteWatch'], r.ratio('scan', 'floor GetWriteWatch')],
-      ['scan with reset (GetWriteWatch RESET)', r.ns['scan reset'], r.ns['floor GetWriteWatch(RESET)'], r.ratio('scan reset', 'floor GetWriteWatch(RESET)')],
-      ['reset (ResetWriteWatch)', r.ns['reset'], r.ns['floor ResetWriteWatch'], r.ratio('reset', 'floor ResetWriteWatch')],
+      ['getInto (GetWriteWatch)', r.ns['scan'], r.ns['floor GetWriteWatch'], r.ratio('scan', 'floor GetWriteWatch')],
+      ['getInto({ reset: true }) (GetWriteWatch RESET)', r.ns['scan reset'], r.ns['floor GetWriteWatch(RESET)'], r.ratio('scan reset', 'floor GetWriteWatch(RESET)')],
+      ['reset() (ResetWriteWatch)', r.ns['reset'], r.ns['floor ResetWriteWatch'], r.ratio('reset', 'floor ResetWriteWatch')],
     ],
   };
 }
@@ -104,12 +102,12 @@ function bigRegion(mib, fraction, reps) {
   const length = mib * 2 ** 20;
   const pages = length / P;
   const dirty = Math.max(1, Math.round(pages * fraction));
-  const { memory, tracker } = kernel32Mechanism.allocate(length);
-  const u8 = new Uint8Array(memory.view(0, length));
+  const ww = WriteWatch.allocate(length);
+  const u8 = new Uint8Array(ww.buffer);
   u8.fill(1); // populate: the timed calls see resident pages, as a running program's would
-  const floor = floorOf(memory.address, length, pages);
+  const floor = floorOf(ww.address, length, pages);
   floor.reset();
-  const q = queryOf(memory, new Float64Array(pages));
+  const into = new Float64Array(pages);
   const step = Math.floor(pages / dirty);
   let v = 0;
   const write = () => {
@@ -128,12 +126,10 @@ function bigRegion(mib, fraction, reps) {
       },
       'scan reset': () => {
         write();
-        q.count = 0;
-        q.reset = true;
         const t0 = now();
-        tracker.scan(q);
+        const n = ww.getInto(into, RESET);
         const t = since(t0);
-        if (q.count !== dirty) throw new Error(`scan saw ${q.count} pages, not ${dirty}`);
+        if (n !== dirty) throw new Error(`getInto saw ${n} pages, not ${dirty}`);
         return t;
       },
       'floor get (clean)': () => {
@@ -142,22 +138,19 @@ function bigRegion(mib, fraction, reps) {
         return since(t0);
       },
       'scan (clean)': () => {
-        q.count = 0;
-        q.reset = false;
         const t0 = now();
-        tracker.scan(q);
+        ww.getInto(into);
         return since(t0);
       },
     },
     reps,
   );
-  tracker.close();
-  memory.release(true);
+  ww.close();
   return {
     dirty,
     rows: [
-      [`get+reset, ${dirty} of ${pages} pages written`, r.ns['scan reset'], r.ns['floor get+reset'], r.ratio('scan reset', 'floor get+reset')],
-      ['get, nothing written', r.ns['scan (clean)'], r.ns['floor get (clean)'], r.ratio('scan (clean)', 'floor get (clean)')],
+      [`getInto({ reset: true }), ${dirty} of ${pages} pages written`, r.ns['scan reset'], r.ns['floor get+reset'], r.ratio('scan reset', 'floor get+reset')],
+      ['getInto, nothing written', r.ns['scan (clean)'], r.ns['floor get (clean)'], r.ratio('scan (clean)', 'floor get (clean)')],
     ],
   };
 }
@@ -169,8 +162,8 @@ process.stderr.write(`bench/windows: ${where}\n`);
 const pc = perCall(quick ? 2000 : 20000, quick ? 5 : 15);
 const big = bigRegion(64, 0.01, quick ? 5 : 31);
 const table = (rows) =>
-  ['| | kernel32 mechanism | floor (koffi → kernel32, nothing else) | ratio |', '|---|---|---|---|', ...rows.map(([n, a, b, r]) => `| ${n} | ${fmtTime(a)} | ${fmtTime(b)} | ${fmtRatio(r)} |`)].join('\n');
-const report = `# Windows: the kernel32 mechanism against the koffi floor
+  ['| | WriteWatch (kernel32) | floor (koffi → kernel32, nothing else) | ratio |', '|---|---|---|---|', ...rows.map(([n, a, b, r]) => `| ${n} | ${fmtTime(a)} | ${fmtTime(b)} | ${fmtRatio(r)} |`)].join('\n');
+const report = `# Windows: WriteWatch over kernel32 against the koffi floor
 
 **${where}.** node ${process.version} ${process.arch}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}).${quick ? ' --quick: few repetitions.' : ''}
 
@@ -183,8 +176,9 @@ ${table(pc.rows)}
 ${table(big.rows)}
 
 The floor is a loop that calls GetWriteWatch / ResetWriteWatch through koffi into preallocated
-arrays and does nothing else; the mechanism adds the query, the chunking, and the offsets into
-a Float64Array. Ratios are medians of per-repetition ratios.
+arrays and does nothing else; WriteWatch adds its argument checks, the liveness check, the
+mechanism's query and chunking, and the offsets into a Float64Array. Ratios are medians of
+per-repetition ratios.
 
 `;
 if (out) writeFileSync(out, report);

@@ -9,7 +9,7 @@ cd "$WW_ROOT"
 npm run --silent build || exit 1
 log=$(mktemp /tmp/writewatch-win-bench.XXXXXX)
 # node.exe's stdout must be a file (EBADF on a Unix pipe).
-"$WINE" "$WW_NODE_EXE" bench/windows.mjs "$@" > "$log" 2>&1 < /dev/null
+"$WINE" "$WW_NODE_EXE" bench/main.mjs "$@" > "$log" 2>&1 < /dev/null
 rc=$?
 cat "$log"
 exit $rc
