@@ -45,12 +45,18 @@ export class WriteProtectTracker implements Tracker {
     return this.#uffd.slot;
   }
 
-  scan(q: Query): void {
+  /** The thread's scanner, with the query's [start, end, origin] in its bounds. */
+  #scanner(q: Query): WrittenScanner {
     const scanner = selfScanner();
     const b = scanner.bounds;
     b[0] = q.bounds[0];
     b[1] = q.bounds[1];
     b[2] = q.bounds[2];
+    return scanner;
+  }
+
+  scan(q: Query): void {
+    const scanner = this.#scanner(q);
     scanner.into = q.into;
     scanner.count = q.count;
     try {
@@ -93,13 +99,9 @@ export class WriteProtectTracker implements Tracker {
   }
 
   reset(q: Query): void {
-    const scanner = selfScanner();
-    const b = scanner.bounds;
-    b[0] = q.bounds[0];
-    b[1] = q.bounds[1];
-    b[2] = q.bounds[2];
+    const scanner = this.#scanner(q);
     try {
-      this.#assertTracked(b, true);
+      this.#assertTracked(scanner.bounds, true);
     } catch (e) {
       if (!pagemapReplaced(e)) throw e;
       this.reset(q); // nothing was reset yet: again, on a fresh pagemap fd
