@@ -1,27 +1,18 @@
 /**
- * Anonymous memory the library maps itself, and the ArrayBuffers JS gets over it. The danger is
- * memory touched after munmap: from JS that is a SIGSEGV, not an exception; from native code
- * (Node's thread pool filling the buffer for crypto.randomFill, fs.read, zlib) it is a SIGSEGV or,
- * worse, a write into whatever is mapped at that address next.
- *
- * So release() detaches every view it handed out (JS stops reaching the memory), and unmaps at
- * once only if no view object is still reachable. Otherwise it maps a fresh zero-filled
- * MAP_NORESERVE placeholder over the range in one step (MAP_FIXED: the address is never free in
- * between), which frees the memory's pages at once, keeps the address range ours, and takes any
- * late native write; it is unmapped when the last view object is garbage-collected. That is the
- * moment no native operation can still hold the raw pointer: Node keeps the ArrayBuffer (or a
- * view of it) reachable from the request until its callback has run (randomFill's job.ondone,
- * fs.read's req.oncomplete), and a detached buffer is still the same object.
+ * Anonymous memory the library maps itself on Linux (mmap), and the ArrayBuffers JS gets over it,
+ * freed safely by views.ts: munmap when no view is reachable, else a fresh zero-filled
+ * MAP_NORESERVE placeholder mapped over the range in one step (MAP_FIXED: the address is never free
+ * in between), which frees the memory's pages at once, keeps the address range ours and takes any
+ * late native write, until the last view object is collected.
  */
 import createDebug from 'debug';
-import koffi from 'koffi';
 import { constants } from 'node:buffer';
 import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../sys/libc/abi.js';
 import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors.js';
 import { check, lastError } from '../sys/libc/errno.js';
 import { libc } from '../sys/libc/libc.js';
-import { detach } from './detach.js';
 import { pageCeil } from './pages.js';
+import { heldMemory, Views, type Freeing } from './views.js';
 
 /**
  * The largest ArrayBuffer this Node makes (buffer.constants.MAX_LENGTH): 2^32 on Node 20, 2^53 - 1
@@ -54,48 +45,22 @@ export function checkAllocationLength(name: string, value: unknown, page: number
 
 const debug = createDebug('writewatch:memory');
 
-interface Views {
-  refs: Set<WeakRef<ArrayBuffer>>;
-  live: number;
-  /** Unmap when `live` drops to 0 (set by release() while a view object is reachable, or by `autoRelease`). */
-  unmapWhenUnreachable: boolean;
-  unmapped: boolean;
-  /** Released, and kept over its range for views that are still reachable (counted in `held`). */
-  held: boolean;
-  address: bigint;
-  length: number;
-  /** Asked before unmapping (now or after GC): false once the memory may be someone else's. */
-  owned?: () => boolean;
-}
-
-const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuffer> }>(({ views, ref }) => {
-  views.refs.delete(ref);
-  views.live--;
-  if (views.live === 0 && views.unmapWhenUnreachable) unmap(views);
-});
-
-/** Released mappings still held over their range until their views are collected (tests read it). */
-let held = 0;
+/** Linux's way of freeing (views.ts): munmap, or a placeholder over the range while a view may still reach it. */
+const linux: Freeing = {
+  free(address, length) {
+    if (libc().munmap(BigInt(address), length) < 0) debug('munmap failed: %s', lastError('munmap').code);
+    else debug('unmapped 0x%s +0x%s', address.toString(16), length.toString(16));
+  },
+  hold(address, length) {
+    // Stale pointers must neither fault nor reach memory mapped later for someone else.
+    const p = libc().mmap(BigInt(address), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays until then: safe, only dearer.
+    if (p === MAP_FAILED) debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
+  },
+};
 
 /** How many released mappings still hold their address range (placeholder or memory) for a view. */
-export function heldMappings(): number {
-  return held;
-}
-
-function unmap(views: Views): void {
-  if (views.unmapped) return;
-  views.unmapped = true;
-  if (views.held) {
-    views.held = false;
-    held--;
-  }
-  if (views.owned && !views.owned()) {
-    debug('0x%s is no longer ours: not unmapping it', views.address.toString(16));
-    return;
-  }
-  if (libc().munmap(views.address, views.length) < 0) debug('munmap failed: %s', lastError('munmap').code);
-  else debug('unmapped 0x%s +0x%s', views.address.toString(16), views.length.toString(16));
-}
+export const heldMappings = heldMemory;
 
 export interface MapOptions {
   prot?: number;
@@ -116,12 +81,11 @@ export class Mapping {
   readonly address: number;
   readonly length: number;
   readonly #views: Views;
-  #released = false;
 
   private constructor(address: bigint, length: number, autoRelease: boolean) {
     this.address = Number(address);
     this.length = length;
-    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length };
+    this.#views = new Views(this.address, length, linux, autoRelease);
   }
 
   /** mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS). Throws ENOMEM & co. as system errors. */
@@ -137,30 +101,23 @@ export class Mapping {
     }
     debug('mapped 0x%s +0x%s', p.toString(16), length.toString(16));
     const m = new Mapping(p, length, options.autoRelease ?? false);
-    m.#views.owned = options.owned;
+    m.#views.setOwned(options.owned);
     return m;
   }
 
   /** Sets (or replaces) the ownership check of MapOptions.owned after mapping. */
   setOwned(owned: () => boolean): void {
-    this.#views.owned = owned;
+    this.#views.setOwned(owned);
   }
 
   get released(): boolean {
-    return this.#released;
+    return this.#views.released;
   }
 
   /** An ArrayBuffer over [offset, offset + length) of the mapping; detached by release(). */
   view(offset = 0, length = this.length - offset): ArrayBuffer {
-    if (this.#released) throw new Error('mapping released');
-    if (length === 0) return new ArrayBuffer(0); // koffi.view must never see an empty range it cannot back
     if (length > MAX_LENGTH) throw new OutOfRangeError('length', maxViewLengthText(), length);
-    const ab = koffi.view(BigInt(this.address + offset), length);
-    const ref = new WeakRef(ab);
-    this.#views.refs.add(ref);
-    this.#views.live++;
-    collected.register(ab, { views: this.#views, ref }, ref);
-    return ab;
+    return this.#views.view(offset, length);
   }
 
   /**
@@ -168,27 +125,7 @@ export class Mapping {
    * placeholder and unmaps once the last view object is collected. Idempotent.
    */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    const views = this.#views;
-    let undetached = 0;
-    for (const ref of views.refs) {
-      const ab = ref.deref();
-      // A detached view stays registered: native code may still hold its old pointer.
-      if (ab && !detach(ab)) undetached++;
-    }
-    if (views.live === 0 || (views.owned && !views.owned())) {
-      unmap(views); // not ours any more: no placeholder either, unmap() leaves it alone
-      return;
-    }
-    // Stale pointers must neither fault nor reach memory mapped later for someone else.
-    const p = libc().mmap(views.address, views.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays until then: safe, only dearer.
-    if (p === MAP_FAILED) debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
-    views.unmapWhenUnreachable = true;
-    views.held = true;
-    held++;
-    debug('placeholder over 0x%s until %d views are collected (%d not detachable)', views.address.toString(16), views.live, undetached);
+    this.#views.release();
   }
 
   /** mprotect a page-aligned sub-range. */

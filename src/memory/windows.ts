@@ -1,20 +1,12 @@
 /**
- * Memory the kernel32 mechanism reserved and committed with VirtualAlloc(MEM_WRITE_WATCH), and the
- * ArrayBuffers JS gets over it (koffi.view: external, no finalizer, so collecting one never frees
- * anything). The danger is the same as on Linux (src/memory/mapping.ts): memory touched after
- * VirtualFree(MEM_RELEASE) is an access violation that kills the process, from JS or from native
- * code (the thread pool filling a buffer for crypto.randomFill or fs.read), or, once the address is
- * reused, a write into someone else's memory.
- *
- * So release() detaches every view it handed out and frees at once only if no view object is still
- * reachable. Otherwise it decommits the range and commits it again (MEM_DECOMMIT then MEM_COMMIT:
- * the pages are fresh, zero, and cost nothing until touched), which drops the contents at once,
- * keeps the address range ours and takes any late native write; the range is released when the last
- * view object is garbage-collected, the moment no native operation can still hold the pointer
- * (Node keeps the buffer reachable from the request until its callback ran).
+ * Memory the library allocates itself on Windows (VirtualAlloc: kernel32's write-watched
+ * allocations, compare's), and the ArrayBuffers JS gets over it, freed safely by views.ts:
+ * VirtualFree(MEM_RELEASE) when no view is reachable, else decommit and recommit (fresh zero pages
+ * that cost nothing until touched), which drops the contents at once, keeps the range ours and
+ * takes any late native write, until the last view object is collected. Also the VirtualQuery
+ * questions the layers above ask: is a range still allocated, which runs of it can be read.
  */
 import createDebug from 'debug';
-import koffi from 'koffi';
 import { SystemCallError } from '../errors.js';
 import {
   MEMORY_BASIC_INFORMATION,
@@ -28,61 +20,34 @@ import {
   win32ErrorName,
 } from '../sys/kernel32/abi.js';
 import { kernel32 } from '../sys/kernel32/raw.js';
-import { detach } from './detach.js';
+import { heldMemory, Views, type Freeing } from './views.js';
 import type { Memory } from './memory.js';
 
 const debug = createDebug('writewatch:kernel32');
 
-interface Views {
-  refs: Set<WeakRef<ArrayBuffer>>;
-  live: number;
-  /** Release when `live` drops to 0 (set by release() while a view object is reachable, or by `autoRelease`). */
-  releaseWhenUnreachable: boolean;
-  /** Released, and held (recommitted) for views that are still reachable (counted in `held`). */
-  held: boolean;
-  freed: boolean;
-  owned?: () => boolean;
-  address: number;
-  length: number;
-}
-
-const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuffer> }>(({ views, ref }) => {
-  views.refs.delete(ref);
-  views.live--;
-  if (views.live === 0 && views.releaseWhenUnreachable) free(views);
-});
+/** Windows' way of freeing (views.ts): VirtualFree, or decommit and recommit (fresh zero pages) while a view may still reach it. */
+const windows: Freeing = {
+  free(address, length) {
+    // dwSize must be 0 with MEM_RELEASE: the whole allocation goes.
+    if (!kernel32().VirtualFree(address, 0, MEM_RELEASE)) debug('VirtualFree(MEM_RELEASE) of 0x%s failed: %d', address.toString(16), kernel32().GetLastError());
+    else debug('released 0x%s +0x%s', address.toString(16), length.toString(16));
+  },
+  hold(address, length) {
+    const k = kernel32();
+    // Without fresh pages the old ones stay committed until then: safe, only dearer.
+    if (!k.VirtualFree(address, length, MEM_DECOMMIT) || k.VirtualAlloc(BigInt(address), length, MEM_COMMIT, PAGE_READWRITE) === null) {
+      debug('recommit of 0x%s failed (%d): keeping the memory', address.toString(16), k.GetLastError());
+    }
+  },
+};
 
 /** Released allocations still held (recommitted) for views that are reachable (tests read it). */
-let held = 0;
-
-export function heldAllocations(): number {
-  return held;
-}
-
-function free(views: Views): void {
-  if (views.freed) return;
-  views.freed = true;
-  if (views.held) {
-    views.held = false;
-    held--;
-  }
-  if (views.owned && !views.owned()) {
-    debug('0x%s is no longer ours: not releasing it', views.address.toString(16));
-    return;
-  }
-  // dwSize must be 0 with MEM_RELEASE: the whole allocation goes.
-  if (!kernel32().VirtualFree(views.address, 0, MEM_RELEASE)) {
-    debug('VirtualFree(MEM_RELEASE) of 0x%s failed: %d', views.address.toString(16), kernel32().GetLastError());
-  } else {
-    debug('released 0x%s +0x%s', views.address.toString(16), views.length.toString(16));
-  }
-}
+export const heldAllocations = heldMemory;
 
 export class Kernel32Memory implements Memory {
   readonly address: number;
   readonly length: number;
   readonly #views: Views;
-  #released = false;
 
   /**
    * Over [address, address + length), allocated by the caller with VirtualAlloc. `autoRelease`:
@@ -91,7 +56,7 @@ export class Kernel32Memory implements Memory {
   constructor(address: number, length: number, autoRelease = true) {
     this.address = address;
     this.length = length;
-    this.#views = { refs: new Set(), live: 0, releaseWhenUnreachable: autoRelease, held: false, freed: false, address, length };
+    this.#views = new Views(address, length, windows, autoRelease);
   }
 
   /** Committed read-write memory, like mmap(MAP_ANONYMOUS): zeros, physical pages on first touch. Throws ENOMEM. */
@@ -102,59 +67,25 @@ export class Kernel32Memory implements Memory {
   }
 
   get released(): boolean {
-    return this.#released;
+    return this.#views.released;
+  }
+
+  setOwned(owned: () => boolean): void {
+    this.#views.setOwned(owned);
   }
 
   /** An ArrayBuffer over [offset, offset + length); detached by release(). */
   view(offset: number, length: number): ArrayBuffer {
-    if (this.#released) throw new Error('memory released');
-    if (length === 0) return new ArrayBuffer(0); // koffi.view(p, 0) must never be asked to back nothing
-    const ab = koffi.view(BigInt(this.address + offset), length);
-    const ref = new WeakRef(ab);
-    this.#views.refs.add(ref);
-    this.#views.live++;
-    collected.register(ab, { views: this.#views, ref }, ref);
-    return ab;
-  }
-
-  setOwned(owned: () => boolean): void {
-    this.#views.owned = owned;
+    return this.#views.view(offset, length);
   }
 
   /**
    * Detaches every view; frees now if none is reachable, else recommits fresh pages over the range
-   * and frees once the last view object is collected. When the ownership check says the allocation
-   * may no longer be ours (freed behind our back), nothing is freed or recommitted. Idempotent.
+   * and frees once the last view object is collected; nothing at all when the ownership check says
+   * the allocation may no longer be ours (freed behind our back). Idempotent.
    */
   release(): void {
-    if (this.#released) return;
-    const owned = this.#views.owned?.() ?? true;
-    this.#released = true;
-    const views = this.#views;
-    for (const ref of views.refs) {
-      const ab = ref.deref();
-      // A detached view stays registered: native code may still hold its old pointer.
-      if (ab) detach(ab);
-    }
-    if (!owned) {
-      views.freed = true;
-      debug('0x%s is no longer ours: not releasing it', this.address.toString(16));
-      return;
-    }
-    if (views.live === 0) {
-      free(views);
-      return;
-    }
-    // Stale pointers must neither fault nor reach memory allocated later for someone else.
-    const k = kernel32();
-    if (!k.VirtualFree(this.address, this.length, MEM_DECOMMIT) || k.VirtualAlloc(BigInt(this.address), this.length, MEM_COMMIT, PAGE_READWRITE) === null) {
-      // Without fresh pages the old ones stay committed until then: safe, only dearer.
-      debug('recommit of 0x%s failed (%d): keeping the memory', this.address.toString(16), k.GetLastError());
-    }
-    views.releaseWhenUnreachable = true;
-    views.held = true;
-    held++;
-    debug('0x%s held until %d views are collected', this.address.toString(16), views.live);
+    this.#views.release();
   }
 }
 
