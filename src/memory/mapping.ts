@@ -12,6 +12,17 @@
  * moment no native operation can still hold the raw pointer: Node keeps the ArrayBuffer (or a
  * view of it) reachable from the request until its callback has run (randomFill's job.ondone,
  * fs.read's req.oncomplete), and a detached buffer is still the same object.
+ *
+ * Node 22+ adds a way to reach the memory through an ArrayBuffer the library never saw: a
+ * full-length `view.transfer()` makes a new buffer over the same memory (V8 reuses an external
+ * backing store; measured on 22.23, 24.22, 26.12) and detaches the view. Nothing tells the library
+ * when that new buffer dies. So every view handed out is held (strongly) until the mapping is
+ * released or its owner dropped, and then checked: a view that someone else detached was
+ * transferred, and the range stays mapped (a placeholder, no memory) for the life of the process.
+ * After a drop the views are the user's and could be transferred at any time, so on such a
+ * runtime a dropped mapping also keeps its range as a placeholder once its views are collected.
+ * In a worker that is ending, nothing of its isolate can touch the memory again: released
+ * mappings are unmapped outright.
  */
 import createDebug from 'debug';
 import koffi from 'koffi';
@@ -20,7 +31,8 @@ import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERV
 import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors.js';
 import { check, lastError } from '../sys/libc/errno.js';
 import { libc } from '../sys/libc/libc.js';
-import { detach } from './detach.js';
+import { atThreadExit } from '../sys/libc/thread-exit.js';
+import { byteLengthOf, canTransfer, detach } from './detach.js';
 
 /**
  * The largest ArrayBuffer this Node makes (buffer.constants.MAX_LENGTH): 2^32 on Node 20, 2^53 - 1
@@ -65,6 +77,10 @@ interface Views {
   length: number;
   /** Asked before unmapping (now or after GC): false once the memory may be someone else's. */
   owned?: () => boolean;
+  /** Every view handed out, held until release() or orphan(), so that a transfer() is seen. */
+  handed: Set<ArrayBuffer> | null;
+  /** An ArrayBuffer the library never saw may reach the memory: never unmap, keep a placeholder. */
+  pin: boolean;
 }
 
 const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuffer> }>(({ views, ref }) => {
@@ -75,21 +91,73 @@ const collected = new FinalizationRegistry<{ views: Views; ref: WeakRef<ArrayBuf
 
 /** Released mappings still held over their range until their views are collected (tests read it). */
 let held = 0;
+/** Ranges kept as placeholders for good: a buffer the library never saw may reach them. */
+let pinned = 0;
+/** This worker is ending: its isolate runs no more JS and no finalizer, so nothing waits for GC. */
+let exiting = false;
+/** Released mappings waiting for their views to be collected (to unmap them if the thread ends first). */
+const waiting = new Set<Views>();
+
+// Registered before any claim can be taken (claims register theirs on first use): runs first.
+atThreadExit(() => {
+  exiting = true;
+  for (const views of [...waiting]) unmap(views);
+});
 
 /** How many released mappings still hold their address range (placeholder or memory) for a view. */
 export function heldMappings(): number {
   return held;
 }
 
+/** How many ranges are kept as placeholders for good because a view of them was (or may be) transferred. */
+export function pinnedMappings(): number {
+  return pinned;
+}
+
+/**
+ * Ends the strong hold on the views handed out; a view detached by someone else was transferred:
+ * its memory lives on in a buffer the library never saw.
+ */
+function letGo(views: Views): void {
+  const handed = views.handed;
+  views.handed = null;
+  if (handed === null) return;
+  for (const ab of handed) {
+    if (byteLengthOf(ab) === 0) {
+      views.pin = true;
+      debug('a view of 0x%s was transferred away: keeping the range for good', views.address.toString(16));
+    }
+  }
+}
+
+/** Maps the zero-filled placeholder over the range (MAP_FIXED: never free in between); false when mmap refused. */
+function placeholder(views: Views): boolean {
+  const p = libc().mmap(views.address, views.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays: safe, only dearer.
+  if (p === MAP_FAILED) {
+    debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
+    return false;
+  }
+  return true;
+}
+
 function unmap(views: Views): void {
   if (views.unmapped) return;
   views.unmapped = true;
+  waiting.delete(views);
   if (views.held) {
     views.held = false;
     held--;
   }
   if (views.owned && !views.owned()) {
     debug('0x%s is no longer ours: not unmapping it', views.address.toString(16));
+    return;
+  }
+  if (views.pin && !exiting) {
+    // A transferred buffer may still write here: it must land in memory of ours, never fault.
+    placeholder(views);
+    pinned++;
+    debug('0x%s +0x%s kept as a placeholder for good', views.address.toString(16), views.length.toString(16));
     return;
   }
   if (libc().munmap(views.address, views.length) < 0) debug('munmap failed: %s', lastError('munmap').code);
@@ -120,7 +188,7 @@ export class Mapping {
   private constructor(address: bigint, length: number, autoRelease: boolean) {
     this.address = Number(address);
     this.length = length;
-    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length };
+    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length, handed: new Set(), pin: false };
   }
 
   /** mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS). Throws ENOMEM & co. as system errors. */
@@ -157,6 +225,7 @@ export class Mapping {
     const ab = koffi.view(BigInt(this.address + offset), length);
     const ref = new WeakRef(ab);
     this.#views.refs.add(ref);
+    this.#views.handed?.add(ab);
     this.#views.live++;
     collected.register(ab, { views: this.#views, ref }, ref);
     return ab;
@@ -170,24 +239,37 @@ export class Mapping {
     if (this.#released) return;
     this.#released = true;
     const views = this.#views;
+    letGo(views); // before detaching: a view already detached now was transferred by someone else
     let undetached = 0;
     for (const ref of views.refs) {
       const ab = ref.deref();
       // A detached view stays registered: native code may still hold its old pointer.
       if (ab && !detach(ab)) undetached++;
     }
-    if (views.live === 0 || (views.owned && !views.owned())) {
+    if (views.live === 0 || exiting || (views.owned && !views.owned())) {
       unmap(views); // not ours any more: no placeholder either, unmap() leaves it alone
       return;
     }
     // Stale pointers must neither fault nor reach memory mapped later for someone else.
-    const p = libc().mmap(views.address, views.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-    // Without a placeholder (ENOMEM: vm.max_map_count) the memory itself stays until then: safe, only dearer.
-    if (p === MAP_FAILED) debug('placeholder failed (%s): keeping the memory mapped', lastError('mmap').code);
+    placeholder(views);
     views.unmapWhenUnreachable = true;
     views.held = true;
     held++;
+    waiting.add(views);
     debug('placeholder over 0x%s until %d views are collected (%d not detachable)', views.address.toString(16), views.live, undetached);
+  }
+
+  /**
+   * The owner was garbage-collected without release(): its views are the user's now. Ends the
+   * hold on them (checking for transfers), and on a runtime where they can still be transferred
+   * keeps the range as a placeholder once they are collected rather than unmapping it.
+   */
+  orphan(): void {
+    if (this.#released) return;
+    const views = this.#views;
+    letGo(views);
+    if (canTransfer) views.pin = true;
+    if (views.live === 0 && views.unmapWhenUnreachable) unmap(views);
   }
 
   /** mprotect a page-aligned sub-range. */
