@@ -24,8 +24,15 @@ const code = (f) => { try { const v = f(); return 'ok:' + JSON.stringify(v); } c
 const settle = async () => { for (let i = 0; i < 6; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
 `;
 
-export function runChild(source: string, options: { args?: string[]; node?: string; env?: NodeJS.ProcessEnv } = {}): ChildResult {
-  const r = spawnSync(options.node ?? process.execPath, ['--expose-gc', ...(options.args ?? []), '--input-type=module', '-e', prelude + source], {
+export function runChild(
+  source: string,
+  options: { args?: string[]; node?: string; env?: NodeJS.ProcessEnv; /** `ulimit -n` for the child */ nofile?: number } = {},
+): ChildResult {
+  const argv = ['--expose-gc', ...(options.args ?? []), '--input-type=module', '-e', prelude + source];
+  const node = options.node ?? process.execPath;
+  const [file, args] =
+    options.nofile === undefined ? [node, argv] : ['sh', ['-c', `ulimit -n ${options.nofile} && exec "$0" "$@"`, node, ...argv]];
+  const r = spawnSync(file, args, {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: CHILD_TIMEOUT,
