@@ -106,20 +106,28 @@ export class PagemapQuery {
   constructor(fd: number, options: QueryOptions = {}) {
     if (!Number.isInteger(fd) || fd < 0) throw new InvalidArgValueError('fd', fd, 'must be an open file descriptor');
     if (typeof options !== 'object' || options === null) throw new InvalidArgTypeError('options', 'an object', options);
+    // Each option read once, first: a getter or Proxy trap runs here and cannot change a checked value.
+    let required, anyOf, inverted, returnMask, maxPages: unknown;
+    try {
+      ({ required, anyOf, inverted, returnMask, maxPages } = options);
+    } catch (e) {
+      const err = new InvalidArgValueError('options', options, `could not be read (${e instanceof Error ? e.message : String(e)})`);
+      (err as { cause?: unknown }).cause = e;
+      throw err;
+    }
     this.pageSize = getPageSize();
     this.accepted = acceptedCategories(fd);
     if (this.accepted === 0) {
       throw new UnsupportedError(`fd ${fd} does not answer PAGEMAP_SCAN: it must be a /proc/<pid>/pagemap fd on Linux >= 6.7`);
     }
-    this.required = this.#mask('required', options.required, 0);
-    this.anyOf = this.#mask('anyOf', options.anyOf, 0);
-    this.inverted = this.#mask('inverted', options.inverted, 0);
-    this.returnMask = this.#mask('returnMask', options.returnMask, this.accepted);
-    const maxPages = options.maxPages;
-    if (maxPages !== undefined && (!Number.isSafeInteger(maxPages) || maxPages < 1)) {
+    this.required = this.#mask('required', required, 0);
+    this.anyOf = this.#mask('anyOf', anyOf, 0);
+    this.inverted = this.#mask('inverted', inverted, 0);
+    this.returnMask = this.#mask('returnMask', returnMask, this.accepted);
+    if (maxPages !== undefined && (!Number.isSafeInteger(maxPages) || (maxPages as number) < 1)) {
       throw new OutOfRangeError('maxPages', 'a positive safe integer', maxPages);
     }
-    this.maxPages = maxPages ?? 0;
+    this.maxPages = (maxPages as number | undefined) ?? 0;
     this.#fd = fd;
     const { arg: u64, arg32, vec, vec32 } = scanArg(this.pageSize);
     this.#arg = u64;
@@ -186,7 +194,10 @@ export class PagemapQuery {
     if (typeof cb !== 'function') throw new InvalidArgTypeError('cb', 'of type function', cb);
     this.#begin(start, end);
     try {
-      while (this.#next()) cb(this.#rs, this.#re, this.#rc);
+      while (this.#next()) {
+        cb(this.#rs, this.#re, this.#rc);
+        if (this.#fd < 0) throw new ClosedError('PagemapQuery'); // closed by the callback
+      }
       return this.#pages;
     } finally {
       this.#busy = false;
@@ -203,7 +214,10 @@ export class PagemapQuery {
   *#regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
     this.#begin(start, end);
     try {
-      while (this.#next()) yield { start: this.#rs, end: this.#re, categories: this.#rc };
+      while (this.#next()) {
+        yield { start: this.#rs, end: this.#re, categories: this.#rc };
+        if (this.#fd < 0) throw new ClosedError('PagemapQuery'); // closed between two next()
+      }
       return this.#pages;
     } finally {
       this.#busy = false;
@@ -221,7 +235,7 @@ export class PagemapQuery {
     }
   }
 
-  #mask(name: string, value: number | undefined, fallback: number): number {
+  #mask(name: string, value: unknown, fallback: number): number {
     if (value === undefined) return fallback;
     if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new OutOfRangeError(name, 'a bitmask of PAGE_IS categories', value);
@@ -311,6 +325,13 @@ export class PagemapQuery {
 
   /** One PAGEMAP_SCAN from `#cur`; leaves its regions in the vector and decides where to resume. */
   #call(): void {
+    // A callback may have closed the query mid-walk: say so, never ioctl fd -1 (EBADF).
+    if (this.#fd < 0) {
+      this.#walked = true;
+      this.#n = 0;
+      this.#has = false;
+      throw new ClosedError('PagemapQuery');
+    }
     const arg32 = this.#arg32;
     const cur = this.#cur;
     put64(arg32, PM_SCAN_ARG.start, cur);
