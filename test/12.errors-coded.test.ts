@@ -65,6 +65,7 @@ const CASES = `
     const f = new Float64Array(4);
     structuredClone(f.buffer, { transfer: [f.buffer] });
     out['getInto(detached)'] = code(() => w.getInto(f, { reset: true }));
+    out['getInto(empty)'] = code(() => w.getInto(new Float64Array(0), { reset: true }));
     out['still reported after'] = w.get();
     w.close();
   }
@@ -135,7 +136,7 @@ describeKernel('12 errors with a code (issue 19, item 11 and weaknesses)', () =>
     }
   });
 
-  it('misspelt options are refused; WriteWatch cannot be forged; getInto into a detached array is an error', () => {
+  it('misspelt options are refused; WriteWatch cannot be forged; getInto into a detached or empty array is an error', () => {
     const o = r.out;
     expect(o['allocate mechanisn']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['track maxBytelength']).toBe('ERR_INVALID_ARG_VALUE');
@@ -143,6 +144,7 @@ describeKernel('12 errors with a code (issue 19, item 11 and weaknesses)', () =>
     for (const k of ['new WriteWatch({})', 'new WriteWatch()', 'class extends WriteWatch', 'Reflect.construct']) expect(o[k], k).toBe('ERR_ILLEGAL_CONSTRUCTOR');
     expect(['ok:"absent"', 'ERR_ILLEGAL_CONSTRUCTOR']).toContain(o.fromWatched);
     expect(o['getInto(detached)']).toBe('ERR_INVALID_ARG_VALUE');
+    expect(o['getInto(empty)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['still reported after']).toEqual([0]); // nothing was reset by the refused call
   });
 

@@ -318,7 +318,8 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     checkRequest(r, s.loc.byteLength);
     if (length === 0) {
       if (isDetachedView(out)) throw new InvalidArgValueError('out', out, 'is detached: pass a Float64Array over live memory');
-      return 0;
+      // Room for no page: as *lpdwCount == 0 is ERROR_INVALID_PARAMETER (0 would read as "nothing written").
+      throw new InvalidArgValueError('out', out, 'has no room for a page (length 0): pass a Float64Array of length >= 1');
     }
     if (r.maxPages === 0 || r.maxPages > length) r.maxPages = length;
     const q = this.#query;
