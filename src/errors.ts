@@ -220,6 +220,24 @@ export class OutOfRangeError extends RangeError {
 }
 
 /**
+ * What reading a user object threw (a getter, a Proxy trap, a revoked Proxy), as
+ * ERR_INVALID_ARG_VALUE naming the argument, the thrown value as its `cause`. Never throws itself,
+ * whatever was thrown: a revoked Proxy, an object whose `message` or `toString` throws.
+ */
+export function unreadable(name: string, value: unknown, thrown: unknown): InvalidArgValueError {
+  let text = 'a value that cannot be described';
+  try {
+    if (types.isNativeError(thrown)) text = String(Reflect.getOwnPropertyDescriptor(thrown, 'message')?.value ?? thrown.name);
+    else if (typeof thrown !== 'object' && typeof thrown !== 'function') text = String(thrown);
+  } catch {
+    /* described generically */
+  }
+  const err = new InvalidArgValueError(name, value, `could not be read (${text})`);
+  (err as { cause?: unknown }).cause = thrown;
+  return err;
+}
+
+/**
  * How a received value reads in a message, without running user code (a Proxy's traps, a getter,
  * a function whose `name` is a Symbol): the error must always be made.
  */

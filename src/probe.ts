@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { InvalidArgTypeError, SystemCallError, explainResourceError, isResourceError } from './errors.js';
+import { InvalidArgTypeError, InvalidArgValueError, SystemCallError, explainResourceError, isResourceError } from './errors.js';
 import { arch } from './sys/libc/arch.js';
 import { getPageSize } from './sys/libc/libc.js';
 import { acceptedCategories } from './sys/pagemap/categories.js';
@@ -51,6 +51,10 @@ export function probe(kernelRelease?: string): ProbeResult {
   // Copied once and checked before anything runs: probe(123) would otherwise die in split().
   const given: unknown = kernelRelease;
   if (given !== undefined && typeof given !== 'string') throw new InvalidArgTypeError('kernelRelease', 'of type string', given);
+  // Judged by its major.minor(.patch): anything else would pass every version rule (NaN compares false).
+  if (given !== undefined && !/^\d+\.\d+(\.\d+)?([^\d.]|$)/.test(given)) {
+    throw new InvalidArgValueError('kernelRelease', given, "must be a kernel release as `uname -r` prints it (e.g. '6.18.4-generic')");
+  }
   kernelRelease = given ?? release();
   /** Failures that were an exhausted resource, not a missing feature (see `auto`). */
   let resources = 0;

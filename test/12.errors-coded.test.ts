@@ -92,6 +92,35 @@ const CASES = `
     u.close();
     out['uffd.register after close'] = code(() => u.register(0x10000, 4096));
   }
+  // What user code throws from a getter or a Proxy trap, however odd, becomes a coded error.
+  {
+    const throwables = {
+      revokedProxy: revoked,
+      symbol: Symbol('t'),
+      codeGetterThrows: { get code() { throw new Error('x'); } },
+      messageAndToStringThrow: { toString() { throw new Error('y'); }, get message() { throw new Error('z'); } },
+      nul: null,
+      plainError: new Error('boom'),
+    };
+    for (const [k, t] of Object.entries(throwables)) {
+      const opts = (key) => ({ get [key]() { throw t; } });
+      const keysThrow = new Proxy({}, { ownKeys() { throw t; } });
+      const w = WriteWatch.allocate(4 * P);
+      out['throws ' + k + ': get'] = code(() => w.get(opts('reset')));
+      out['throws ' + k + ': getInto'] = code(() => w.getInto(new Float64Array(2), opts('offset')));
+      out['throws ' + k + ': ranges'] = code(() => w.ranges(opts('length')));
+      out['throws ' + k + ': get(ownKeys)'] = code(() => w.get(keysThrow));
+      out['throws ' + k + ': allocate'] = code(() => WriteWatch.allocate(P, opts('mechanism')));
+      out['throws ' + k + ': allocate(ownKeys)'] = code(() => WriteWatch.allocate(P, keysThrow));
+      out['throws ' + k + ': track'] = code(() => WriteWatch.track(new ArrayBuffer(4 * P), opts('maxByteLength')));
+      out['throws ' + k + ': scanResidency'] = code(() => pagemap.scanResidency('self', opts('buckets')).pid);
+      out['throws ' + k + ': PagemapQuery'] = code(() => pagemap.PagemapQuery.open('self', opts('required')).close());
+      out['throws ' + k + ': Userfaultfd.open'] = code(() => uffd.Userfaultfd.open(opts('features')).close());
+      w.close();
+    }
+  }
+  out['probe("")'] = code(() => probe('').supported);
+  out['probe("abc")'] = code(() => probe('abc').supported);
   console.log(JSON.stringify(out));
 `;
 
@@ -125,6 +154,12 @@ describeKernel('12 errors with a code (issue 19, item 11 and weaknesses)', () =>
     expect(o['parseMaps(bad line)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['scanResidency(self, { buckets: 1e12 })']).toBe('ERR_OUT_OF_RANGE');
     expect(o['scanResidency(self, { buckets: -1 })']).toBe('ERR_OUT_OF_RANGE');
+    expect(o['probe("")']).toBe('ERR_INVALID_ARG_VALUE'); // judged as NaN it passed every version rule
+    expect(o['probe("abc")']).toBe('ERR_INVALID_ARG_VALUE');
+    for (const k of ['revokedProxy', 'symbol', 'codeGetterThrows', 'messageAndToStringThrow', 'nul', 'plainError']) {
+      expect(o[`throws ${k}: get`], k).toBe('ERR_INVALID_ARG_VALUE');
+      expect(o[`throws ${k}: Userfaultfd.open`], k).toBe('ERR_INVALID_ARG_VALUE');
+    }
   });
 
   it("a pid is 'self' or a positive safe integer: '../../tmp/x' never becomes a path", () => {

@@ -8,7 +8,7 @@
  * allocation per page (nor per region with `forEach`); `regions()` allocates one object per region.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError, unreadable } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
 import { getPageSize } from '../libc/libc.js';
 import { get64, put64 } from '../libc/u64.js';
@@ -111,9 +111,7 @@ export class PagemapQuery {
     try {
       ({ required, anyOf, inverted, returnMask, maxPages } = options);
     } catch (e) {
-      const err = new InvalidArgValueError('options', options, `could not be read (${e instanceof Error ? e.message : String(e)})`);
-      (err as { cause?: unknown }).cause = e;
-      throw err;
+      throw unreadable('options', options, e);
     }
     this.pageSize = getPageSize();
     this.accepted = acceptedCategories(fd);

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import { PAGE_IS } from './abi.js';
 import { assertAddressSpaceAlive } from './alive.js';
 import { acceptedCategories } from './categories.js';
-import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError } from '../../errors.js';
+import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, unreadable } from '../../errors.js';
 import { checkPid, readMaps, type MapsEntry } from './maps.js';
 import { PagemapQuery, type QueryOptions } from './query.js';
 import { closeFd, openPagemap } from './raw.js';
@@ -96,9 +96,7 @@ function readBuckets(options: unknown): number {
   try {
     b = (options as ResidencyOptions).buckets;
   } catch (e) {
-    const err = new InvalidArgValueError('options', options, `could not be read (${e instanceof Error ? e.message : String(e)})`);
-    (err as { cause?: unknown }).cause = e;
-    throw err;
+    throw unreadable('options', options, e);
   }
   if (b === undefined) return 0;
   if (typeof b !== 'number') throw new InvalidArgTypeError('options.buckets', 'of type number', b);

@@ -4,7 +4,7 @@
  * as PAGE_IS_WRITTEN. Nothing is ever read from the fd.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, SystemCallError, UnsupportedError, isResourceError } from '../../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, SystemCallError, UnsupportedError, isResourceError, unreadable } from '../../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
 import { put64, u64Struct } from '../libc/u64.js';
 import { fdIsRecorded, forgetFd, recordFd } from '../process/registry.js';
@@ -166,9 +166,7 @@ function readOpenOptions(options: unknown): UserfaultfdOptions {
     ({ features, via, devicePath } = options as UserfaultfdOptions);
     if (via !== undefined) via = Array.from(via as Iterable<unknown>);
   } catch (e) {
-    const err = new InvalidArgValueError('options', options, `could not be read (${e instanceof Error ? e.message : String(e)})`);
-    (err as { cause?: unknown }).cause = e;
-    throw err;
+    throw unreadable('options', options, e);
   }
   if (features !== undefined && typeof features !== 'bigint') throw new InvalidArgTypeError('options.features', 'of type bigint', features);
   if (via !== undefined && !(via as unknown[]).every((v) => v === 'syscall' || v === 'device')) {
