@@ -113,6 +113,50 @@ describeKernel('50 GC order and transferred buffers (issue 19, items 8 and 9)', 
     expect(r.status, r.stderr).toBe(0);
     expect(r.out).toEqual({ failed: 0, tracked: 400, errors: [] });
   });
+
+  it('item 9 across targets and mechanisms: dropped trackers of ArrayBuffers, SharedArrayBuffers, resizable buffers, Memories, and dropped allocations', () => {
+    const r = runChild(`
+      const { WriteWatch } = await import('writewatch');
+      const out = {};
+      const makers = {
+        ab64k: () => new ArrayBuffer(65536),
+        ab1m: () => new ArrayBuffer(1 << 20),
+        sab: () => new SharedArrayBuffer(65536),
+        resizable: () => new ArrayBuffer(65536, { maxByteLength: 4 * 65536 }),
+        memory: () => new WebAssembly.Memory({ initial: 1, maximum: 4 }),
+      };
+      for (const mechanism of ['write-protect', 'compare']) {
+        for (const [kind, make] of Object.entries(makers)) {
+          const opts = kind === 'memory' ? { mechanism, maxByteLength: 4 * 65536 } : { mechanism };
+          let failed = 0;
+          for (let round = 0; round < 6; round++) {
+            (() => { for (let i = 0; i < 10; i++) WriteWatch.track(make(), opts); })();
+            await new Promise((r) => setTimeout(r, 0));
+            globalThis.gc();
+            const keep = [];
+            for (let i = 0; i < 10; i++) { try { keep.push(WriteWatch.track(make(), opts)); } catch { failed++; } }
+            for (const w of keep) w.close();
+            await settle();
+          }
+          out[mechanism + ' ' + kind] = failed;
+        }
+        let failed = 0;
+        for (let round = 0; round < 6; round++) {
+          (() => { for (let i = 0; i < 10; i++) WriteWatch.allocate(65536, { mechanism }); })();
+          await new Promise((r) => setTimeout(r, 0));
+          globalThis.gc();
+          for (let i = 0; i < 10; i++) { try { WriteWatch.allocate(65536, { mechanism }).close(); } catch { failed++; } }
+          await settle();
+        }
+        out[mechanism + ' allocate'] = failed;
+      }
+      console.log(JSON.stringify(out));
+    `);
+    expect(r.status, r.stderr).toBe(0);
+    const kinds = ['ab64k', 'ab1m', 'sab', 'resizable', 'memory', 'allocate'];
+    const zeros = Object.fromEntries(['write-protect', 'compare'].flatMap((m) => kinds.map((k) => [`${m} ${k}`, 0])));
+    expect(r.out).toEqual(zeros);
+  });
 });
 
 describeKernel('50 a worker that ends without close() (issue 19, weakness 5)', () => {
