@@ -42,6 +42,14 @@ export class IllegalConstructorError extends WriteWatchError {
   }
 }
 
+/** A method or getter called with a `this` that is not an instance (`WriteWatch.prototype.get.call({})`). */
+export class InvalidThisError extends WriteWatchError {
+  constructor(type: string) {
+    super('ERR_INVALID_THIS', `Value of "this" must be of type ${type}`);
+    this.name = 'TypeError';
+  }
+}
+
 /** A method was called after `close()`. */
 export class ClosedError extends WriteWatchError {
   constructor(what = 'WriteWatch') {

@@ -57,6 +57,14 @@ const CASES = `
   out['new WriteWatch()'] = code(() => new WriteWatch());
   out['class extends WriteWatch'] = code(() => { class F extends WriteWatch { constructor() { super({}, {}, 'compare'); } } return new F(); });
   out['Reflect.construct'] = code(() => Reflect.construct(WriteWatch, [Symbol('WriteWatch'), {}, 'compare'], function () {}));
+  {
+    const fake = Object.create(WriteWatch.prototype);
+    for (const m of ['get', 'getInto', 'ranges', 'reset', 'close']) out['this: ' + m] = code(() => WriteWatch.prototype[m].call(fake));
+    for (const g of ['buffer', 'address', 'byteLength', 'mechanism', 'tracked', 'granularity', 'closed']) {
+      out['this: ' + g] = code(() => Object.getOwnPropertyDescriptor(WriteWatch.prototype, g).get.call(fake));
+    }
+    out['this: dispose'] = code(() => WriteWatch.prototype[Symbol.dispose].call(fake));
+  }
   out['fromWatched'] = code(() => typeof WriteWatch.fromWatched === 'function' ? WriteWatch.fromWatched({}) : 'absent');
   // getInto into a detached array: an error, not "nothing written".
   {
@@ -178,6 +186,10 @@ describeKernel('12 errors with a code (issue 19, item 11 and weaknesses)', () =>
     expect(o['get lenght']).toBe('ERR_INVALID_ARG_VALUE');
     for (const k of ['new WriteWatch({})', 'new WriteWatch()', 'class extends WriteWatch', 'Reflect.construct']) expect(o[k], k).toBe('ERR_ILLEGAL_CONSTRUCTOR');
     expect(['ok:"absent"', 'ERR_ILLEGAL_CONSTRUCTOR']).toContain(o.fromWatched);
+    // A method or getter called on a forged receiver: Node's ERR_INVALID_THIS, not a private-field TypeError.
+    const receivers = Object.keys(o).filter((k) => k.startsWith('this: '));
+    expect(receivers.length).toBe(13);
+    for (const k of receivers) expect(o[k], k).toBe('ERR_INVALID_THIS');
     expect(o['getInto(detached)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['getInto(empty)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['still reported after']).toEqual([0]); // nothing was reset by the refused call
