@@ -64,6 +64,9 @@ const CASES = `
       out['this: ' + g] = code(() => Object.getOwnPropertyDescriptor(WriteWatch.prototype, g).get.call(fake));
     }
     out['this: dispose'] = code(() => WriteWatch.prototype[Symbol.dispose].call(fake));
+    const Q = pagemap.PagemapQuery.prototype;
+    for (const m of ['forEach', 'regions', 'count', 'close']) out['query this: ' + m] = code(() => Q[m].call({}, 0, 4096, () => {}));
+    for (const g of ['closed', 'walkEnd']) out['query this: ' + g] = code(() => Object.getOwnPropertyDescriptor(Q, g).get.call({}));
   }
   out['fromWatched'] = code(() => typeof WriteWatch.fromWatched === 'function' ? WriteWatch.fromWatched({}) : 'absent');
   // getInto into a detached array: an error, not "nothing written".
@@ -190,6 +193,7 @@ describeKernel('12 errors with a code (issue 19, item 11 and weaknesses)', () =>
     const receivers = Object.keys(o).filter((k) => k.startsWith('this: '));
     expect(receivers.length).toBe(13);
     for (const k of receivers) expect(o[k], k).toBe('ERR_INVALID_THIS');
+    for (const k of Object.keys(o).filter((k) => k.startsWith('query this: '))) expect(o[k], k).toBe('ERR_INVALID_THIS');
     expect(o['getInto(detached)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['getInto(empty)']).toBe('ERR_INVALID_ARG_VALUE');
     expect(o['still reported after']).toEqual([0]); // nothing was reset by the refused call

@@ -8,7 +8,7 @@
  * allocation per page (nor per region with `forEach`); `regions()` allocates one object per region.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError, unreadable } from '../../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidThisError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError, unreadable } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
 import { getPageSize } from '../libc/libc.js';
 import { get64, put64 } from '../libc/u64.js';
@@ -160,11 +160,13 @@ export class PagemapQuery {
   }
 
   get closed(): boolean {
+    PagemapQuery.#brand(this);
     return this.#fd < 0;
   }
 
   /** Closes the pagemap fd if `open()` opened it. Idempotent. */
   close(): void {
+    PagemapQuery.#brand(this);
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
@@ -180,6 +182,7 @@ export class PagemapQuery {
    * returned when `maxPages` cut it short (the kernel's `walk_end`, made visible).
    */
   get walkEnd(): number {
+    PagemapQuery.#brand(this);
     return this.#walkEnd;
   }
 
@@ -189,6 +192,7 @@ export class PagemapQuery {
    * region. `start` must be page-aligned; `end` is rounded up to a page.
    */
   forEach(start: number, end: number, cb: RegionCallback): number {
+    PagemapQuery.#brand(this);
     if (typeof cb !== 'function') throw new InvalidArgTypeError('cb', 'of type function', cb);
     this.#begin(start, end);
     try {
@@ -204,6 +208,7 @@ export class PagemapQuery {
 
   /** The same regions as objects, lazily: one ioctl per PMD_SIZE / PAGE_SIZE regions. */
   regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
+    PagemapQuery.#brand(this);
     // Bad arguments throw here, at the call; the scan itself starts with the first next().
     this.#check(start, end);
     return this.#regions(start, end);
@@ -224,6 +229,7 @@ export class PagemapQuery {
 
   /** Number of matching pages in [start, end) (a `forEach` without a callback). */
   count(start: number, end: number): number {
+    PagemapQuery.#brand(this);
     this.#begin(start, end);
     try {
       while (this.#next());
@@ -231,6 +237,11 @@ export class PagemapQuery {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** ERR_INVALID_THIS for a method or getter called on something that is not a PagemapQuery. */
+  static #brand(self: unknown): void {
+    if (typeof self !== 'object' || self === null || !(#fd in self)) throw new InvalidThisError('PagemapQuery');
   }
 
   #mask(name: string, value: unknown, fallback: number): number {
