@@ -20,7 +20,7 @@ export interface ChildResult {
 
 /** `prelude` defines `code(f)`: what `f` throws as `.code` (or 'NO CODE: <name>: <message>'), or `ok:<value>`. */
 const prelude = `
-const code = (f) => { try { const v = f(); return 'ok:' + JSON.stringify(v); } catch (e) { return typeof e?.code === 'string' ? e.code : 'NO CODE: ' + e?.name + ': ' + e?.message; } };
+const code = (f) => { try { const v = f(); return 'ok:' + JSON.stringify(v); } catch (e) { try { return typeof e?.code === 'string' ? e.code : 'NO CODE: ' + e?.name + ': ' + e?.message; } catch { return 'NO CODE: an unreadable thrown value'; } } };
 const settle = async () => { for (let i = 0; i < 6; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
 `;
 
