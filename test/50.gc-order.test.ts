@@ -61,6 +61,14 @@ const TRANSFER_CASES = `
       ww4.close();
       out[mechanism + ' lying byteLength'] = code(() => b4.transfer().byteLength);
     }
+    // win32: viewMemory(...).transfer(), then MEM_RELEASE (the same Mapping underneath).
+    const w = await import('writewatch/win32');
+    const b = w.virtualAlloc(0n, P, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    const movedView = w.viewMemory(b, P).transfer();
+    out.win32Free = w.virtualFree(b, 0, w.MEM_RELEASE);
+    await settle();
+    new Uint8Array(movedView)[11] = 11;
+    out.win32 = new Uint8Array(movedView)[11];
   }
   out.pinned = pinnedMappings() - out.pinned0;
   console.log(JSON.stringify(out));
@@ -86,8 +94,9 @@ describeKernel('50 GC order and transferred buffers (issue 19, items 8 and 9)', 
         // Negative control of the lie: the engine's byteLength says detached.
         expect(o[`${m} lying byteLength`], m).toMatch(/^NO CODE: TypeError/);
       }
-      // Three ranges per mechanism are kept as placeholders (the library counts them).
-      if (o.pinned0 >= 0) expect(o.pinned).toBe(6);
+      expect([o.win32Free, o.win32]).toEqual([true, 11]);
+      // Three ranges per mechanism and the win32 one are kept as placeholders (the library counts them).
+      if (o.pinned0 >= 0) expect(o.pinned).toBe(7);
     });
   }
 
