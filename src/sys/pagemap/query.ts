@@ -62,6 +62,17 @@ export type RegionCallback = (start: number, end: number, categories: number) =>
  */
 const MAX_ADDRESS = 2 ** 56;
 
+/** The options, each read once into a plain object: a getter or Proxy trap runs here and cannot change a checked value. */
+function copyOptions(options: unknown): QueryOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgTypeError('options', 'an object', options);
+  try {
+    const { required, anyOf, inverted, returnMask, maxPages } = options as QueryOptions;
+    return { required, anyOf, inverted, returnMask, maxPages };
+  } catch (e) {
+    throw unreadable('options', options, e);
+  }
+}
+
 export class PagemapQuery {
   readonly pageSize: number;
   /** The category bits this kernel accepts (0x7f on 6.7, 0xff on 6.8+, 0x1ff on 6.16+). */
@@ -105,14 +116,7 @@ export class PagemapQuery {
    */
   constructor(fd: number, options: QueryOptions = {}) {
     if (!Number.isInteger(fd) || fd < 0) throw new InvalidArgValueError('fd', fd, 'must be an open file descriptor');
-    if (typeof options !== 'object' || options === null) throw new InvalidArgTypeError('options', 'an object', options);
-    // Each option read once, first: a getter or Proxy trap runs here and cannot change a checked value.
-    let required, anyOf, inverted, returnMask, maxPages: unknown;
-    try {
-      ({ required, anyOf, inverted, returnMask, maxPages } = options);
-    } catch (e) {
-      throw unreadable('options', options, e);
-    }
+    const { required, anyOf, inverted, returnMask, maxPages } = copyOptions(options);
     this.pageSize = getPageSize();
     this.accepted = acceptedCategories(fd);
     if (this.accepted === 0) {
@@ -148,9 +152,11 @@ export class PagemapQuery {
     if (pid !== 'self' && (!Number.isSafeInteger(pid) || pid < 1)) {
       throw new InvalidArgValueError('pid', pid, "must be a positive integer or 'self'");
     }
+    // Read before the fd exists: user code (a getter) must not run while we hold a descriptor.
+    const copy = copyOptions(options);
     const fd = openPagemap(pid);
     try {
-      const q = new PagemapQuery(fd, options);
+      const q = new PagemapQuery(fd, copy);
       q.#ownsFd = true;
       return q;
     } catch (e) {
