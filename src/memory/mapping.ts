@@ -77,7 +77,10 @@ interface Views {
   length: number;
   /** Asked before unmapping (now or after GC): false once the memory may be someone else's. */
   owned?: () => boolean;
-  /** Every view handed out, held until release() or orphan(), so that a transfer() is seen. */
+  /**
+   * Every view handed out, held until release() or orphan(), so that a transfer() is seen. Null
+   * where the runtime has no transfer() (Node 20): no view can be moved, nothing needs holding.
+   */
   handed: Set<ArrayBuffer> | null;
   /** An ArrayBuffer the library never saw may reach the memory: never unmap, keep a placeholder. */
   pin: boolean;
@@ -188,7 +191,7 @@ export class Mapping {
   private constructor(address: bigint, length: number, autoRelease: boolean) {
     this.address = Number(address);
     this.length = length;
-    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length, handed: new Set(), pin: false };
+    this.#views = { refs: new Set(), live: 0, unmapWhenUnreachable: autoRelease, unmapped: false, held: false, address, length, handed: canTransfer ? new Set() : null, pin: false };
   }
 
   /** mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS). Throws ENOMEM & co. as system errors. */
