@@ -42,6 +42,14 @@ export class IllegalConstructorError extends WriteWatchError {
   }
 }
 
+/** A method or getter called with a `this` that is not an instance (`WriteWatch.prototype.get.call({})`). */
+export class InvalidThisError extends WriteWatchError {
+  constructor(type: string) {
+    super('ERR_INVALID_THIS', `Value of "this" must be of type ${type}`);
+    this.name = 'TypeError';
+  }
+}
+
 /** A method was called after `close()`. */
 export class ClosedError extends WriteWatchError {
   constructor(what = 'WriteWatch') {
@@ -225,6 +233,24 @@ export class OutOfRangeError extends RangeError {
     super(`The value of "${name}" is out of range. It must be ${range}. Received ${describe(value)}`);
     this.name = 'RangeError';
   }
+}
+
+/**
+ * What reading a user object threw (a getter, a Proxy trap, a revoked Proxy), as
+ * ERR_INVALID_ARG_VALUE naming the argument, the thrown value as its `cause`. Never throws itself,
+ * whatever was thrown: a revoked Proxy, an object whose `message` or `toString` throws.
+ */
+export function unreadable(name: string, value: unknown, thrown: unknown): InvalidArgValueError {
+  let text = 'a value that cannot be described';
+  try {
+    if (types.isNativeError(thrown)) text = String(Reflect.getOwnPropertyDescriptor(thrown, 'message')?.value ?? thrown.name);
+    else if (typeof thrown !== 'object' && typeof thrown !== 'function') text = String(thrown);
+  } catch {
+    /* described generically */
+  }
+  const err = new InvalidArgValueError(name, value, `could not be read (${text})`);
+  (err as { cause?: unknown }).cause = thrown;
+  return err;
 }
 
 /**

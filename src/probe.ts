@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { SystemCallError, explainResourceError, isResourceError } from './errors.js';
+import { InvalidArgTypeError, InvalidArgValueError, SystemCallError, explainResourceError, isResourceError } from './errors.js';
 import { arch } from './sys/libc/arch.js';
 import { getPageSize } from './sys/platform.js';
 import { acceptedCategories } from './sys/pagemap/categories.js';
@@ -45,13 +45,29 @@ export interface ProbeResult {
   endToEnd: boolean;
   /**
    * What `{ mechanism: 'auto' }` chooses here, and why: 'write-protect' when supported, else
-   * 'compare' (a shadow diff: pages whose content changed), which needs none of the above.
+   * 'compare' (a shadow diff: pages whose content changed), which needs none of the above. When
+   * write-protect failed only for an exhausted resource (descriptors, memory, the registry's
+   * slots), 'write-protect': 'auto' throws that error as allocate()/track() do, it does not fall back.
    */
   auto: { mechanism: 'write-protect' | 'compare' | null; reason: string };
 }
 
 /** `kernelRelease` is judged instead of this kernel's `uname -r` (tests of the version rules). */
-export function probe(kernelRelease: string = release()): ProbeResult {
+export function probe(kernelRelease?: string): ProbeResult {
+  // Copied once and checked before anything runs: probe(123) would otherwise die in split().
+  const given: unknown = kernelRelease;
+  if (given !== undefined && typeof given !== 'string') throw new InvalidArgTypeError('kernelRelease', 'of type string', given);
+  // Judged by its major.minor(.patch): anything else would pass every version rule (NaN compares false).
+  if (given !== undefined && !/^\d+\.\d+(\.\d+)?([^\d.]|$)/.test(given)) {
+    throw new InvalidArgValueError('kernelRelease', given, "must be a kernel release as `uname -r` prints it (e.g. '6.18.4-generic')");
+  }
+  kernelRelease = given ?? release();
+  /** Failures that were an exhausted resource, not a missing feature (see `auto`). */
+  let resources = 0;
+  const failed = (e: unknown): string => {
+    if (isResourceError(e)) resources++;
+    return message(e);
+  };
   const result: ProbeResult = {
     supported: false,
     platform: process.platform,
@@ -74,7 +90,7 @@ export function probe(kernelRelease: string = release()): ProbeResult {
     result.pageSize = getPageSize();
   } catch (e) {
     result.reasons.push(message(e));
-    result.auto = autoChoice(result);
+    result.auto = autoChoice(result, 0);
     return result;
   }
   const [major, minor] = result.kernel.split('.').map((x) => parseInt(x, 10));
@@ -97,12 +113,13 @@ export function probe(kernelRelease: string = release()): ProbeResult {
     result.userfaultfd = { via: u.via, features: featureNames(u.features) };
     u.close();
   } catch (e) {
-    result.reasons.push(message(e));
+    result.reasons.push(failed(e));
   }
   let fd = -1;
   try {
     fd = openPagemap('self');
   } catch (e) {
+    if (isResourceError(e)) resources++;
     result.reasons.push(explainOpenFailure(e));
   }
   if (fd >= 0) {
@@ -115,14 +132,14 @@ export function probe(kernelRelease: string = release()): ProbeResult {
       closeFd(fd);
     }
   }
-  if (result.reasons.length === 0) endToEnd(result);
+  if (result.reasons.length === 0) endToEnd(result, failed);
   result.supported = result.reasons.length === 0;
-  result.auto = autoChoice(result);
+  result.auto = autoChoice(result, resources);
   return result;
 }
 
 /** The end-to-end check: a write to a fresh allocation is reported once, and reset. */
-function endToEnd(result: ProbeResult): void {
+function endToEnd(result: ProbeResult, failed: (e: unknown) => string = message): void {
   try {
     const ww = WriteWatch.allocate(2 * result.pageSize);
     try {
@@ -134,7 +151,7 @@ function endToEnd(result: ProbeResult): void {
       ww.close();
     }
   } catch (e) {
-    result.reasons.push(`tracking a test page failed: ${message(e)}`);
+    result.reasons.push(`tracking a test page failed: ${failed(e)}`);
   }
 }
 
@@ -157,7 +174,7 @@ function probeElsewhere(result: ProbeResult): ProbeResult {
     result.supported = result.reasons.length === 0;
     result.auto = result.supported
       ? { mechanism: 'write-protect', reason: "Windows' own GetWriteWatch (kernel32) for allocate(); track() uses compare, as Windows adds write watch only to memory it reserved with it" }
-      : autoChoice(result);
+      : autoChoice(result, 0);
     return result;
   }
   result.reasons.push(`${process.platform} has no write-protect mechanism: writewatch runs on Linux and Windows`);
@@ -165,8 +182,17 @@ function probeElsewhere(result: ProbeResult): ProbeResult {
   return result;
 }
 
-function autoChoice(r: ProbeResult): ProbeResult['auto'] {
+/** mechanisms/index.ts's one 'auto' rule: only a missing feature turns to compare; a resource error is thrown. */
+function autoChoice(r: ProbeResult, resources: number): ProbeResult['auto'] {
   if (r.supported) return { mechanism: 'write-protect', reason: "the kernel's async write-protect works here: written pages, exactly" };
+  if (resources > 0 && resources === r.reasons.length) {
+    return {
+      mechanism: 'write-protect',
+      reason:
+        `write-protect works here but a resource is exhausted (${r.reasons.join('; ')}): allocate()/track() with 'auto' ` +
+        'throw that error rather than fall back to compare; free the resource and retry',
+    };
+  }
   const why = mechanismNamed('compare').unavailable();
   if (why !== null) return { mechanism: null, reason: `write-protect is unsupported here (${r.reasons.join('; ')}), and so is compare (${why})` };
   return {

@@ -238,10 +238,10 @@ describeEachMechanism('WriteWatch.allocate', (mechanism: TestMechanism) => {
     expect([...out]).toEqual([15 * PAGE, 16 * PAGE, 17 * PAGE, -3, -3, -3, -3, -3]);
   });
 
-  it('getInto with an empty array returns 0 and resets nothing; nothing written returns 0 and writes nothing', () => {
+  it('getInto with an empty array is an error and resets nothing; nothing written returns 0 and writes nothing', () => {
     const ww = alloc(8 * PAGE);
     touch(ww, [3, 5]);
-    expect(ww.getInto(new Float64Array(0), { reset: true })).toBe(0);
+    expect(() => ww.getInto(new Float64Array(0), { reset: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(ww.get()).toEqual(offsets([3, 5]));
     ww.reset();
     const out = new Float64Array(4).fill(42);

@@ -170,7 +170,7 @@ function runOps(ops: Op[]): void {
         if (op.kind === 'getInto') {
           const out = op.out;
           if (!(out instanceof Float64Array) || !o) want = null;
-          else if (out.length === 0) want = { pages: [], reset: false };
+          else if (out.length === 0) want = null; // no room for a page: an error, as *lpdwCount == 0 is
           else want = { pages: expected(dirty, o.first, o.end, Math.min(o.max, out.length)), reset: o.reset };
         } else {
           want = o && { pages: expected(dirty, o.first, o.end, o.max), reset: o.reset };

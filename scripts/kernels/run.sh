@@ -45,7 +45,8 @@ KERNELS=${*:-${KERNELS:-$DEFAULT_KERNELS}}
 NEWEST_SUITES=${NEWEST_SUITES:-sid trixie-backports}
 CI_EXCLUDE="test/02.package.test.ts test/05.docs.test.ts test/06.package-install.test.ts test/07.api-docs.test.ts
   test/40.bench.test.ts test/40.bench-compare.test.ts test/41.bench-same.test.ts test/50.resources.test.ts
-  test/50.resources-threads.test.ts test/08.types.test.ts test/50.resources-advice.test.ts"
+  test/50.resources-threads.test.ts test/08.types.test.ts test/50.resources-advice.test.ts
+  test/06.package-win32.test.ts test/03.layers.test.ts"
 case ${WW_SUITE:-full} in
   full) ;;
   ci)

@@ -25,10 +25,26 @@ let method: DetachMethod = 'none';
 
 const transfer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer, n?: number) => ArrayBuffer }).transfer;
 
+/**
+ * Whether this runtime has `ArrayBuffer.prototype.transfer` (Node 22+), and with it a way for user
+ * code to move a view's memory into an ArrayBuffer the library never sees: a full-length
+ * `transfer()` of an external buffer keeps the same memory (V8 reuses the backing store).
+ */
+export const canTransfer = typeof transfer === 'function';
+
+/** The engine's byteLength getter: an own `byteLength` property user code defined cannot lie to it. */
+const apply = Reflect.apply; // captured: user code may replace Reflect.apply or Function.prototype.call later
+const byteLengthGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
+
+/** `ab`'s real length (0 once detached). */
+export function byteLengthOf(ab: ArrayBuffer): number {
+  return apply(byteLengthGetter, ab, []) as number;
+}
+
 function load(): Detach | null {
   if (typeof transfer === 'function') {
     method = 'transfer';
-    return (ab) => void transfer.call(ab, 0);
+    return (ab) => void apply(transfer, ab, [0]);
   }
   try {
     v8.setFlagsFromString('--allow-natives-syntax');
@@ -52,7 +68,7 @@ export function detachMethod(): DetachMethod {
 
 /** Detaches `ab`; true when it is now detached (byteLength 0, views read undefined). */
 export function detach(ab: ArrayBuffer): boolean {
-  if (ab.byteLength === 0) return true;
+  if (byteLengthOf(ab) === 0) return true;
   impl ??= load();
   if (!impl) return false;
   try {
@@ -60,5 +76,5 @@ export function detach(ab: ArrayBuffer): boolean {
   } catch {
     return false;
   }
-  return ab.byteLength === 0;
+  return byteLengthOf(ab) === 0;
 }

@@ -12,7 +12,7 @@ import { InvalidArgTypeError, OutOfRangeError, SystemCallError } from '../errors
 import { check, lastError } from '../sys/libc/errno.js';
 import { libc } from '../sys/libc/libc.js';
 import { pageCeil } from './pages.js';
-import { heldMemory, Views, type Freeing } from './views.js';
+import { heldMemory, pinnedMemory, Views, type Freeing } from './views.js';
 
 /**
  * The largest ArrayBuffer this Node makes (buffer.constants.MAX_LENGTH): 2^32 on Node 20, 2^53 - 1
@@ -61,6 +61,9 @@ const linux: Freeing = {
 
 /** How many released mappings still hold their address range (placeholder or memory) for a view. */
 export const heldMappings = heldMemory;
+
+/** How many ranges are kept as placeholders for good because a view of them was (or may be) transferred. */
+export const pinnedMappings = pinnedMemory;
 
 export interface MapOptions {
   prot?: number;
@@ -126,6 +129,11 @@ export class Mapping {
    */
   release(): void {
     this.#views.release();
+  }
+
+  /** The owner was collected without release(): see Views.orphan(). */
+  orphan(): void {
+    this.#views.orphan();
   }
 
   /** mprotect a page-aligned sub-range. */

@@ -12,4 +12,6 @@ export interface Memory {
   release(): void;
   /** Asked before every unmap: false once the memory may be someone else's. */
   setOwned(owned: () => boolean): void;
+  /** Its owner was garbage-collected without release(): the views are the user's now (views.ts). */
+  orphan(): void;
 }

@@ -87,6 +87,11 @@ export class Kernel32Memory implements Memory {
   release(): void {
     this.#views.release();
   }
+
+  /** The owner was collected without release(): see Views.orphan(). */
+  orphan(): void {
+    this.#views.orphan();
+  }
 }
 
 const mbi = new DataView(new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE));

@@ -52,11 +52,12 @@ export interface Owner {
 export interface HeldMemory {
   release(): void;
   setOwned(owned: () => boolean): void;
+  /** The claim was dropped (its front collected without close()): the views are the user's now. */
+  orphan?(): void;
 }
 
 /** This thread's live claims, by registry slot: what only this thread can answer for, and what its exit ends. */
 const mine = new Map<number, Claim>();
-let exitHooked = false;
 
 /** How a claim ends: close() (everything released), dropped by GC (views may outlive it), thread exit. */
 type Ending = 'close' | 'drop' | 'exit';
@@ -114,10 +115,6 @@ export class Claim {
     const c = new Claim(slot, start, end, o.kind, o.target);
     if (!(o.kind & KIND.PROCESS)) {
       mine.set(slot, c);
-      if (!exitHooked) {
-        exitHooked = true;
-        atThreadExit(endAll);
-      }
     }
     return c;
   }
@@ -171,6 +168,7 @@ export class Claim {
     }
     // Dropped: the mapping unmaps itself when its last view is collected (if still ours).
     if (how !== 'drop') this.#memory?.release();
+    else this.#memory?.orphan?.();
     releaseRange(this.slot);
     this.#target = undefined;
     debug('claim [0x%s, 0x%s) ended (%s)', this.start.toString(16), this.end.toString(16), how);
@@ -186,6 +184,11 @@ export class Claim {
 function endAll(): void {
   for (const c of [...mine.values()]) Claim.endForExit(c);
 }
+
+// At load, not on the first claim: exit hooks run in the order they were added, and the claims must
+// end while the registry still lists them and the pagemap fd is open (both add theirs on first use);
+// else every claim reads as lost and its memory stays mapped.
+atThreadExit(endAll);
 
 /**
  * Whether a live watch overlapping a newcomer's range still holds it. `proof` 'registered': the

@@ -5,7 +5,8 @@
  * or Proxy trap runs only here, before the call checks that its WriteWatch is live, so user code
  * can neither close it mid-call nor change an answer already checked.
  */
-import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError } from '../errors.js';
+import { types } from 'node:util';
+import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, WriteWatchError, unreadable } from '../errors.js';
 
 export interface GetOptions {
   /** Byte offset of the first byte to look at (default 0). */
@@ -53,10 +54,12 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
  * plain TypeError) becomes ERR_INVALID_ARG_VALUE naming the argument, with the failure as its cause.
  */
 export function readFailure(name: string, value: unknown, e: unknown): unknown {
-  if (e !== null && typeof e === 'object' && typeof (e as { code?: unknown }).code === 'string') return e;
-  const err = new InvalidArgValueError(name, value, `could not be read (${e instanceof Error ? e.message : String(e)})`);
-  (err as { cause?: unknown }).cause = e;
-  return err;
+  // The library's own refusals (a misspelt key) pass as they are; anything user code threw is
+  // wrapped, read without running more user code (a revoked Proxy, a throwing `code` getter).
+  if (!types.isProxy(e) && (e instanceof InvalidArgValueError || e instanceof InvalidArgTypeError || e instanceof OutOfRangeError || e instanceof WriteWatchError)) {
+    return e;
+  }
+  return unreadable(name, value, e);
 }
 
 /** reset()'s arguments, as given. */

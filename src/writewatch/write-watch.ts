@@ -16,6 +16,7 @@ import {
   ClosedError,
   IllegalConstructorError,
   InvalidArgTypeError,
+  InvalidThisError,
   InvalidArgValueError,
   LostError,
   UnsupportedError,
@@ -190,6 +191,11 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     }
   }
 
+  /** Node's ERR_INVALID_THIS for a method or getter called on something that is not a WriteWatch. */
+  static #check(self: unknown): void {
+    if (typeof self !== 'object' || self === null || !(#s in self)) throw new InvalidThisError('WriteWatch');
+  }
+
   /** The live state, after the call's user code ran: throws when closed or taken over; follows growth. */
   #live(): State {
     const s = this.#s;
@@ -211,27 +217,32 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** An ArrayBuffer over the tracked memory (for track(), the target's own buffer). */
   get buffer(): B {
+    WriteWatch.#check(this);
     return this.#live().loc.buffer as B;
   }
 
   /** Address of byte 0 of `buffer`. */
   get address(): bigint {
+    WriteWatch.#check(this);
     return this.#address;
   }
 
   /** The current length of `buffer` (a tracked growable target's grows); the last one seen after close. */
   get byteLength(): number {
+    WriteWatch.#check(this);
     if (this.#s?.loc.sync !== undefined) return this.#live().loc.byteLength;
     return this.#byteLength;
   }
 
   /** How written pages are found: 'write-protect' (written pages) or 'compare' (changed pages). */
   get mechanism(): Mechanism {
+    WriteWatch.#check(this);
     return this.#mechanism;
   }
 
   /** The bytes of the target that are tracked, in buffer offsets. A new object per call. */
   get tracked(): ByteRange {
+    WriteWatch.#check(this);
     const l = this.#live().loc;
     const lo = Math.max(l.start - l.base, l.clipStart);
     const hi = Math.min(l.end - l.base, l.clipEnd < 0 ? l.byteLength : l.clipEnd);
@@ -240,10 +251,12 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** The page size: GetWriteWatch's `*lpdwGranularity`. */
   get granularity(): number {
+    WriteWatch.#check(this);
     return this.#page;
   }
 
   get closed(): boolean {
+    WriteWatch.#check(this);
     return this.#s === null;
   }
 
@@ -279,6 +292,7 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
    * (GetWriteWatch). With `reset`, the returned pages are reset in the same walk.
    */
   get(opts?: GetOptions): number[] {
+    WriteWatch.#check(this);
     const r = readOptions(opts, this.#request);
     const s = this.#live();
     const q = this.#query;
@@ -310,6 +324,7 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
    * Entries past the count are left as they were. Allocates nothing.
    */
   getInto(out: Float64Array, opts?: GetOptions): number {
+    WriteWatch.#check(this);
     const r = readOptions(opts, this.#request);
     const s = this.#live();
     if (!types.isFloat64Array(out)) throw new InvalidArgTypeError('out', 'an instance of Float64Array', out);
@@ -318,7 +333,8 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
     checkRequest(r, s.loc.byteLength);
     if (length === 0) {
       if (isDetachedView(out)) throw new InvalidArgValueError('out', out, 'is detached: pass a Float64Array over live memory');
-      return 0;
+      // Room for no page: as *lpdwCount == 0 is ERROR_INVALID_PARAMETER (0 would read as "nothing written").
+      throw new InvalidArgValueError('out', out, 'has no room for a page (length 0): pass a Float64Array of length >= 1');
     }
     if (r.maxPages === 0 || r.maxPages > length) r.maxPages = length;
     const q = this.#query;
@@ -337,6 +353,7 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** The written pages as `{ offset, length }` runs, adjacent pages coalesced, clipped to the target. */
   ranges(opts?: GetOptions): ByteRange[] {
+    WriteWatch.#check(this);
     const r = readOptions(opts, this.#request);
     const s = this.#live();
     const q = this.#query;
@@ -358,6 +375,7 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** ResetWriteWatch over [offset, offset + length) (default: everything), every page it touches. */
   reset(offset?: number, length?: number): void {
+    WriteWatch.#check(this);
     const r = readRange(offset, length, this.#request);
     const s = this.#live();
     const q = this.#query;
@@ -367,6 +385,7 @@ export class WriteWatch<B extends ArrayBuffer | SharedArrayBuffer = ArrayBuffer>
 
   /** Stops tracking and releases what the library owns. Idempotent; never throws for a lost registration. */
   close(): void {
+    WriteWatch.#check(this);
     const s = this.#s;
     if (s === null) return;
     this.#s = null;

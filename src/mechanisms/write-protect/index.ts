@@ -4,7 +4,8 @@
  * (and with reset, re-arms) them. Exactly the written pages, at the kernel's speed.
  */
 import createDebug from 'debug';
-import { SystemCallError } from '../../errors.js';
+import { SystemCallError, UnsupportedError } from '../../errors.js';
+import { anyHasVmFlag } from '../../sys/proc/maps.js';
 import { MADV_NOHUGEPAGE } from '../../sys/libc/abi.js';
 import { Mapping } from '../../memory/mapping.js';
 import { checkPagemapOwner, selfScanner } from '../../sys/pagemap/self.js';
@@ -59,6 +60,7 @@ export const writeProtect: Mechanism = {
   track(start: number, end: number, target: object, claim: ClaimHook) {
     const uffd = open(); // first: without procfs or userfaultfd this is ERR_WRITEWATCH_UNSUPPORTED ('auto' moves on)
     try {
+      refuseHugetlb(start, end); // first: MAP_HUGETLB memory also reads as a file (/anon_hugepage)
       refuseShared(target, start, end);
       try {
         uffd.register(start, end - start);
@@ -79,3 +81,29 @@ export const writeProtect: Mechanism = {
     return new WriteProtectTracker(uffd, start, end);
   },
 };
+
+/**
+ * Hugetlb memory (MAP_HUGETLB, a hugetlbfs file) is refused: every kernel before 7.2 has bugs that
+ * make its answers wrong or hang the process (docs/platforms.md, "Known kernel bugs"): 1 GiB pages
+ * are never write-protected again (written forever, the reset scan makes no progress), a
+ * WP_MATCHING scan reaching an unpopulated part of a hugetlb range deadlocks unkillably, and a
+ * write racing a reset can lose its dirty bit. Backported fixes cannot be told from the version, so
+ * it is refused everywhere, before anything is registered. (Compare refuses it too, as the file
+ * mapping its maps line shows; this check comes first so that the reason given is the real one.)
+ */
+function refuseHugetlb(start: number, end: number): void {
+  let huge: boolean;
+  try {
+    huge = anyHasVmFlag(start, end, 'ht');
+  } catch (e) {
+    debug('smaps unreadable (%o): cannot tell hugetlb memory, tracking it as ordinary memory', e);
+    return;
+  }
+  if (huge) {
+    throw new UnsupportedError(
+      'the target is hugetlb memory (MAP_HUGETLB or hugetlbfs): userfaultfd write-protect of hugetlb pages is wrong or ' +
+        'hangs on Linux before 7.2 (1 GiB pages never re-protected, a deadlock on unpopulated ranges, lost dirty bits); ' +
+        'back it with ordinary pages (no MAP_HUGETLB, no hugetlbfs file) or use WriteWatch.allocate()',
+    );
+  }
+}

@@ -8,7 +8,7 @@
  * allocation per page (nor per region with `forEach`); `regions()` allocates one object per region.
  */
 import createDebug from 'debug';
-import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError } from '../../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidThisError, InvalidArgValueError, OutOfRangeError, UnsupportedError, WriteWatchError, unreadable } from '../../errors.js';
 import { lastError } from '../libc/errno.js';
 import { getPageSize } from '../platform.js';
 import { get64, put64 } from '../libc/u64.js';
@@ -62,6 +62,17 @@ export type RegionCallback = (start: number, end: number, categories: number) =>
  */
 const MAX_ADDRESS = 2 ** 56;
 
+/** The options, each read once into a plain object: a getter or Proxy trap runs here and cannot change a checked value. */
+function copyOptions(options: unknown): QueryOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgTypeError('options', 'an object', options);
+  try {
+    const { required, anyOf, inverted, returnMask, maxPages } = options as QueryOptions;
+    return { required, anyOf, inverted, returnMask, maxPages };
+  } catch (e) {
+    throw unreadable('options', options, e);
+  }
+}
+
 export class PagemapQuery {
   readonly pageSize: number;
   /** The category bits this kernel accepts (0x7f on 6.7, 0xff on 6.8+, 0x1ff on 6.16+). */
@@ -105,21 +116,20 @@ export class PagemapQuery {
    */
   constructor(fd: number, options: QueryOptions = {}) {
     if (!Number.isInteger(fd) || fd < 0) throw new InvalidArgValueError('fd', fd, 'must be an open file descriptor');
-    if (typeof options !== 'object' || options === null) throw new InvalidArgTypeError('options', 'an object', options);
+    const { required, anyOf, inverted, returnMask, maxPages } = copyOptions(options);
     this.pageSize = getPageSize();
     this.accepted = acceptedCategories(fd);
     if (this.accepted === 0) {
       throw new UnsupportedError(`fd ${fd} does not answer PAGEMAP_SCAN: it must be a /proc/<pid>/pagemap fd on Linux >= 6.7`);
     }
-    this.required = this.#mask('required', options.required, 0);
-    this.anyOf = this.#mask('anyOf', options.anyOf, 0);
-    this.inverted = this.#mask('inverted', options.inverted, 0);
-    this.returnMask = this.#mask('returnMask', options.returnMask, this.accepted);
-    const maxPages = options.maxPages;
-    if (maxPages !== undefined && (!Number.isSafeInteger(maxPages) || maxPages < 1)) {
+    this.required = this.#mask('required', required, 0);
+    this.anyOf = this.#mask('anyOf', anyOf, 0);
+    this.inverted = this.#mask('inverted', inverted, 0);
+    this.returnMask = this.#mask('returnMask', returnMask, this.accepted);
+    if (maxPages !== undefined && (!Number.isSafeInteger(maxPages) || (maxPages as number) < 1)) {
       throw new OutOfRangeError('maxPages', 'a positive safe integer', maxPages);
     }
-    this.maxPages = maxPages ?? 0;
+    this.maxPages = (maxPages as number | undefined) ?? 0;
     this.#fd = fd;
     const { arg: u64, arg32, vec, vec32 } = scanArg(this.pageSize);
     this.#arg = u64;
@@ -142,9 +152,11 @@ export class PagemapQuery {
     if (pid !== 'self' && (!Number.isSafeInteger(pid) || pid < 1)) {
       throw new InvalidArgValueError('pid', pid, "must be a positive integer or 'self'");
     }
+    // Read before the fd exists: user code (a getter) must not run while we hold a descriptor.
+    const copy = copyOptions(options);
     const fd = openPagemap(pid);
     try {
-      const q = new PagemapQuery(fd, options);
+      const q = new PagemapQuery(fd, copy);
       q.#ownsFd = true;
       return q;
     } catch (e) {
@@ -154,11 +166,13 @@ export class PagemapQuery {
   }
 
   get closed(): boolean {
+    PagemapQuery.#brand(this);
     return this.#fd < 0;
   }
 
   /** Closes the pagemap fd if `open()` opened it. Idempotent. */
   close(): void {
+    PagemapQuery.#brand(this);
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
@@ -174,6 +188,7 @@ export class PagemapQuery {
    * returned when `maxPages` cut it short (the kernel's `walk_end`, made visible).
    */
   get walkEnd(): number {
+    PagemapQuery.#brand(this);
     return this.#walkEnd;
   }
 
@@ -183,10 +198,14 @@ export class PagemapQuery {
    * region. `start` must be page-aligned; `end` is rounded up to a page.
    */
   forEach(start: number, end: number, cb: RegionCallback): number {
+    PagemapQuery.#brand(this);
     if (typeof cb !== 'function') throw new InvalidArgTypeError('cb', 'of type function', cb);
     this.#begin(start, end);
     try {
-      while (this.#next()) cb(this.#rs, this.#re, this.#rc);
+      while (this.#next()) {
+        cb(this.#rs, this.#re, this.#rc);
+        if (this.#fd < 0) throw new ClosedError('PagemapQuery'); // closed by the callback
+      }
       return this.#pages;
     } finally {
       this.#busy = false;
@@ -195,6 +214,7 @@ export class PagemapQuery {
 
   /** The same regions as objects, lazily: one ioctl per PMD_SIZE / PAGE_SIZE regions. */
   regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
+    PagemapQuery.#brand(this);
     // Bad arguments throw here, at the call; the scan itself starts with the first next().
     this.#check(start, end);
     return this.#regions(start, end);
@@ -203,7 +223,10 @@ export class PagemapQuery {
   *#regions(start: number, end: number): Generator<PagemapRegion, number, undefined> {
     this.#begin(start, end);
     try {
-      while (this.#next()) yield { start: this.#rs, end: this.#re, categories: this.#rc };
+      while (this.#next()) {
+        yield { start: this.#rs, end: this.#re, categories: this.#rc };
+        if (this.#fd < 0) throw new ClosedError('PagemapQuery'); // closed between two next()
+      }
       return this.#pages;
     } finally {
       this.#busy = false;
@@ -212,6 +235,7 @@ export class PagemapQuery {
 
   /** Number of matching pages in [start, end) (a `forEach` without a callback). */
   count(start: number, end: number): number {
+    PagemapQuery.#brand(this);
     this.#begin(start, end);
     try {
       while (this.#next());
@@ -221,7 +245,12 @@ export class PagemapQuery {
     }
   }
 
-  #mask(name: string, value: number | undefined, fallback: number): number {
+  /** ERR_INVALID_THIS for a method or getter called on something that is not a PagemapQuery. */
+  static #brand(self: unknown): void {
+    if (typeof self !== 'object' || self === null || !(#fd in self)) throw new InvalidThisError('PagemapQuery');
+  }
+
+  #mask(name: string, value: unknown, fallback: number): number {
     if (value === undefined) return fallback;
     if (typeof value !== 'number') throw new InvalidArgTypeError(name, 'of type number', value);
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new OutOfRangeError(name, 'a bitmask of PAGE_IS categories', value);
@@ -311,6 +340,13 @@ export class PagemapQuery {
 
   /** One PAGEMAP_SCAN from `#cur`; leaves its regions in the vector and decides where to resume. */
   #call(): void {
+    // A callback may have closed the query mid-walk: say so, never ioctl fd -1 (EBADF).
+    if (this.#fd < 0) {
+      this.#walked = true;
+      this.#n = 0;
+      this.#has = false;
+      throw new ClosedError('PagemapQuery');
+    }
     const arg32 = this.#arg32;
     const cur = this.#cur;
     put64(arg32, PM_SCAN_ARG.start, cur);

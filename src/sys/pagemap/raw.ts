@@ -3,9 +3,10 @@ import { O_CLOEXEC, O_RDONLY } from '../libc/abi.js';
 import { check, lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { PAGEMAP_SCAN } from './abi.js';
+import { checkPid } from '../proc/maps.js';
 
 export function openPagemap(pid: number | 'self' = 'self'): number {
-  const path = `/proc/${pid}/pagemap`;
+  const path = `/proc/${checkPid(pid)}/pagemap`;
   const fd = libc().open(path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) throw lastError('open', path);
   return fd;

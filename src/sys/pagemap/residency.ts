@@ -8,7 +8,8 @@ import createDebug from 'debug';
 import { PAGE_IS } from './abi.js';
 import { assertAddressSpaceAlive } from './alive.js';
 import { acceptedCategories } from './categories.js';
-import { readMaps, type MapsEntry } from '../proc/maps.js';
+import { InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, unreadable } from '../../errors.js';
+import { checkPid, readMaps, type MapsEntry } from '../proc/maps.js';
 import { PagemapQuery, type QueryOptions } from './query.js';
 import { closeFd, openPagemap } from './raw.js';
 
@@ -67,7 +68,10 @@ export interface ResidencyOptions {
  * Reads `/proc/<pid>/maps` and scans `/proc/<pid>/pagemap` (PTRACE_MODE_READ on the target).
  * ENOENT for a process that does not exist, EACCES when it may not be inspected.
  */
-export function scanResidency(pid: number | 'self' = 'self', options: ResidencyOptions = {}): ProcessResidency {
+export function scanResidency(pid: number | 'self' = 'self', options?: ResidencyOptions): ProcessResidency {
+  // Arguments first, each read once (a getter or Proxy trap runs here, before anything is opened).
+  pid = checkPid(pid);
+  const buckets = readBuckets(options);
   // pagemap first: a refused open is the clearer error (maps of a foreign process may read empty).
   const fd = openPagemap(pid);
   try {
@@ -75,10 +79,31 @@ export function scanResidency(pid: number | 'self' = 'self', options: ResidencyO
     // The maps of an exited process read empty, and some kernels' PAGEMAP_SCAN says nothing
     // either (no ESRCH): without this check a dead process would be an empty, valid answer.
     assertAddressSpaceAlive(fd, `/proc/${pid}/pagemap`);
-    return scanMappings(fd, pid, maps, options.buckets ?? 0);
+    return scanMappings(fd, pid, maps, buckets);
   } finally {
     closeFd(fd);
   }
+}
+
+/** The most buckets per mapping a picture may ask for. */
+export const MAX_BUCKETS = 65536;
+
+/** `options.buckets`, read once: a non-negative safe integer (default 0). */
+function readBuckets(options: unknown): number {
+  if (options === undefined) return 0;
+  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options', 'of type object', options);
+  let b: unknown;
+  try {
+    b = (options as ResidencyOptions).buckets;
+  } catch (e) {
+    throw unreadable('options', options, e);
+  }
+  if (b === undefined) return 0;
+  if (typeof b !== 'number') throw new InvalidArgTypeError('options.buckets', 'of type number', b);
+  // Bounded: a picture is for reading, and 6 doubles per bucket of every mapping (a V8 cage has
+  // 2^28 pages) would otherwise fail in the allocator with a bare RangeError.
+  if (!Number.isSafeInteger(b) || b < 0 || b > MAX_BUCKETS) throw new OutOfRangeError('options.buckets', `an integer >= 0 and <= ${MAX_BUCKETS}`, b);
+  return b;
 }
 
 /**

@@ -4,7 +4,7 @@
  * as PAGE_IS_WRITTEN. Nothing is ever read from the fd.
  */
 import createDebug from 'debug';
-import { ClosedError, SystemCallError, UnsupportedError, isResourceError } from '../../errors.js';
+import { ClosedError, InvalidArgTypeError, InvalidArgValueError, OutOfRangeError, SystemCallError, UnsupportedError, isResourceError, unreadable } from '../../errors.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../libc/abi.js';
 import { put64, u64Struct } from '../libc/u64.js';
 import { fdIsRecorded, forgetFd, recordFd } from '../process/registry.js';
@@ -63,6 +63,7 @@ export class Userfaultfd {
    * reason, or the SystemCallError (EMFILE, ENFILE, ENOMEM) when resources are exhausted.
    */
   static open(options: UserfaultfdOptions = {}): Userfaultfd {
+    options = readOpenOptions(options);
     const wanted = options.features ?? WRITEWATCH_FEATURES;
     const { fd, via } = create(options);
     try {
@@ -96,6 +97,7 @@ export class Userfaultfd {
 
   /** UFFDIO_REGISTER in WP mode; returns the `ioctls` the range supports (WRITEPROTECT is checked). */
   register(start: number, len: number): bigint {
+    checkRange(start, len);
     const { u64, u32 } = this.#reg;
     put64(u32, 0, start);
     put64(u32, 1, len);
@@ -116,6 +118,7 @@ export class Userfaultfd {
 
   /** UFFDIO_WRITEPROTECT: arm (`wp` true) or disarm the range. Holes between mappings are skipped. */
   writeProtect(start: number, len: number, wp = true): void {
+    checkRange(start, len);
     const { u64, u32 } = this.#wp;
     put64(u32, 0, start);
     put64(u32, 1, len);
@@ -125,6 +128,7 @@ export class Userfaultfd {
 
   /** UFFDIO_UNREGISTER; the kernel clears the range's uffd-wp bits. */
   unregister(start: number, len: number): void {
+    checkRange(start, len);
     const { u64, u32 } = this.#range;
     put64(u32, 0, start);
     put64(u32, 1, len);
@@ -152,6 +156,32 @@ export class Userfaultfd {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The options, each read once into a plain object (a getter or Proxy trap runs here only), with their types checked. */
+function readOpenOptions(options: unknown): UserfaultfdOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidArgTypeError('options', 'of type object', options);
+  let features: unknown, via: unknown, devicePath: unknown;
+  try {
+    ({ features, via, devicePath } = options as UserfaultfdOptions);
+    if (via !== undefined) via = Array.from(via as Iterable<unknown>);
+  } catch (e) {
+    throw unreadable('options', options, e);
+  }
+  if (features !== undefined && typeof features !== 'bigint') throw new InvalidArgTypeError('options.features', 'of type bigint', features);
+  if (via !== undefined && !(via as unknown[]).every((v) => v === 'syscall' || v === 'device')) {
+    throw new InvalidArgValueError('options.via', via, "must list 'syscall' and/or 'device'");
+  }
+  if (devicePath !== undefined && typeof devicePath !== 'string') throw new InvalidArgTypeError('options.devicePath', 'of type string', devicePath);
+  return { features, via, devicePath } as UserfaultfdOptions;
+}
+
+/** An address range for an ioctl: numbers the kernel can be given (it checks alignment itself: EINVAL). */
+function checkRange(start: unknown, len: unknown): void {
+  if (typeof start !== 'number') throw new InvalidArgTypeError('start', 'of type number', start);
+  if (typeof len !== 'number') throw new InvalidArgTypeError('len', 'of type number', len);
+  if (!Number.isInteger(start) || start < 0 || start >= 2 ** 64) throw new OutOfRangeError('start', 'an address: an integer >= 0', start);
+  if (!Number.isInteger(len) || len < 0 || len >= 2 ** 64) throw new OutOfRangeError('len', 'a length: an integer >= 0', len);
 }
 
 function create(options: UserfaultfdOptions): { fd: number; via: 'syscall' | 'device' } {
