@@ -148,16 +148,23 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     expect(perCall.get).toBeGreaterThan(16); // the measurement sees the array get() returns
   });
 
-  it('a WriteWatch dropped without close() gives back its userfaultfd and mapping after GC', () => {
+  it('a WriteWatch dropped without close() gives back its userfaultfd after GC, and its mapping (Node 20) or its memory behind a placeholder kept for good (Node 22+, where a view may have been transferred)', () => {
     const script = fileURLToPath(new URL('./native/dropped.mjs', import.meta.url));
     const r = spawnSync(process.execPath, ['--expose-gc', script, '50'], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
     expect(r.status, r.stderr).toBe(0);
-    const { before, peak, after } = JSON.parse(r.stdout);
-    console.log(`dropped: userfaultfds ${before.uffds} -> ${peak.uffds} -> ${after.uffds}, maps ${before.maps} -> ${peak.maps} -> ${after.maps}`);
+    const { before, peak, after, transfer } = JSON.parse(r.stdout);
+    console.log(`dropped: userfaultfds ${before.uffds} -> ${peak.uffds} -> ${after.uffds}, maps ${before.maps} -> ${peak.maps} -> ${after.maps}, kept for good ${after.pinned - before.pinned}`);
     expect(peak.uffds - before.uffds).toBe(50); // they were alive...
     expect(after.uffds).toBe(before.uffds); // ...and every one was closed
     expect(peak.maps - before.maps).toBeGreaterThanOrEqual(50);
-    expect(after.maps - before.maps).toBeLessThan(10);
+    if (transfer) {
+      // Node 22+: a view the user still held could have been transferred to a buffer nobody sees,
+      // so each dropped range is kept as a placeholder (no memory) instead of unmapped (views.ts).
+      expect(after.pinned - before.pinned).toBe(50);
+    } else {
+      expect(after.pinned - before.pinned).toBe(0);
+      expect(after.maps - before.maps).toBeLessThan(10);
+    }
   });
 
   it('a tracked WriteWatch dropped without close() gives back its userfaultfd and its registration after GC', () => {
