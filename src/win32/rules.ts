@@ -486,10 +486,11 @@ export function getWatch(
   let step = 0;
   try {
     oldGran = gran.value;
-    cnt.value = n;
+    // The step is counted before each store: a setter that stored and then threw is put back too.
     step = 1;
-    gran.value = page;
+    cnt.value = n;
     step = 2;
+    gran.value = page;
     if (typed) {
       // After the setters: a resizable buffer they shrank (or detached) is an unwritable pointer,
       // not a write past it, and the answer is not delivered.

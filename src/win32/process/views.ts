@@ -10,8 +10,11 @@
  *   another isolate), and until then read the placeholder's zeros: never a fault, never someone
  *   else's memory;
  * - a view's own `transfer` / `transferToFixedLength` refuse: on Node 22+ they would hand the
- *   memory to a new ArrayBuffer that nothing here knows of. A view found detached by someone else
- *   at release (ArrayBuffer.prototype.transfer.call) poisons the record: its range is never unmapped.
+ *   memory to a new ArrayBuffer that nothing here knows of. The way around that refusal
+ *   (ArrayBuffer.prototype.transfer.call(view)) leaves the view detached: so this thread holds
+ *   every view it handed out until the allocation is released (one per range asked for: asking
+ *   again for the same range returns the same buffer), and a view found detached by someone else
+ *   poisons the record: its range is never unmapped (a placeholder stays for the process's life).
  */
 import koffi from 'koffi';
 import { InvalidArgValueError } from '../../errors.js';
@@ -26,7 +29,8 @@ export const POISONED = 2;
 
 interface Views {
   gen: number;
-  refs: Set<WeakRef<ArrayBuffer>>;
+  /** Held until the allocation is released (see above), by `start:size`. */
+  strong: Map<string, ArrayBuffer>;
 }
 
 /** This thread's views, by record. */
@@ -35,8 +39,7 @@ const byRecord = new Map<number, Views>();
 const detachedHere = new WeakSet<ArrayBuffer>();
 
 const collected = new FinalizationRegistry<{ k: number; gen: number; ref: WeakRef<ArrayBuffer> }>(({ k, gen, ref }) => {
-  const v = byRecord.get(k);
-  if (v && v.gen === gen) v.refs.delete(ref);
+  void ref;
   const t = getTable();
   lock(t);
   try {
@@ -70,53 +73,59 @@ export function makeView(k: number, gen: number, start: number, size: number): A
   if (size === 0) return new ArrayBuffer(0); // koffi.view must never see an empty range it cannot back
   if (size > MAX_VIEW_LENGTH) throw new OutOfRangeError('size', maxViewLengthText(), size);
   sweep();
+  const t = getTable();
+  let v = byRecord.get(k);
+  if (!v || v.gen !== gen) byRecord.set(k, (v = { gen, strong: new Map() }));
+  const key = `${start}:${size}`;
+  const had = v.strong.get(key);
+  if (had) {
+    if (had.byteLength === size) return had;
+    if (!detachedHere.has(had)) t.i32[recordIndex(k) + F.FLAGS] |= POISONED; // transferred away
+  }
   const ab = koffi.view(BigInt(start), size);
   Object.defineProperty(ab, 'transfer', { value: refuse });
   Object.defineProperty(ab, 'transferToFixedLength', { value: refuse });
-  const t = getTable();
   Atomics.add(t.i32, recordIndex(k) + F.VIEWS, 1);
-  let v = byRecord.get(k);
-  if (!v || v.gen !== gen) byRecord.set(k, (v = { gen, refs: new Set() }));
-  const ref = new WeakRef(ab);
-  v.refs.add(ref);
-  collected.register(ab, { k, gen, ref });
+  v.strong.set(key, ab);
+  collected.register(ab, { k, gen, ref: new WeakRef(ab) });
   return ab;
 }
 
-/** Detaches this thread's views of records no longer live (released by another thread). */
-function sweep(): void {
-  const t = getTable();
-  for (const [k, v] of byRecord) {
-    const i = recordIndex(k);
-    if (t.i32[i + F.GEN] === v.gen && Atomics.load(t.i32, i + F.STATE) === LIVE) continue;
-    for (const ref of v.refs) {
-      const ab = ref.deref();
-      if (ab && ab.byteLength !== 0 && detach(ab)) detachedHere.add(ab);
-    }
-    byRecord.delete(k);
-  }
-}
-
-/**
- * At release: detaches this thread's views of the record; true when one was found detached by
- * someone else (its memory may live on in a buffer made by transfer()).
- */
-export function forgetViews(k: number, gen: number): boolean {
-  sweep();
-  const v = byRecord.get(k);
-  if (!v || v.gen !== gen) return false;
+/** Detaches the views of `v`; true when one was found detached by someone else (transferred). */
+function detachAll(v: Views): boolean {
   let poisoned = false;
-  for (const ref of v.refs) {
-    const ab = ref.deref();
-    if (!ab) continue;
+  for (const ab of v.strong.values()) {
     if (ab.byteLength === 0) {
       if (!detachedHere.has(ab)) poisoned = true;
       continue;
     }
     if (detach(ab)) detachedHere.add(ab);
   }
-  byRecord.delete(k);
+  v.strong.clear();
   return poisoned;
+}
+
+/** Detaches this thread's views of records released by another thread (table locked). */
+function sweep(): void {
+  const t = getTable();
+  for (const [k, v] of byRecord) {
+    const i = recordIndex(k);
+    if (t.i32[i + F.GEN] === v.gen && Atomics.load(t.i32, i + F.STATE) === LIVE) continue;
+    if (detachAll(v) && t.i32[i + F.GEN] === v.gen) t.i32[i + F.FLAGS] |= POISONED;
+    byRecord.delete(k);
+  }
+}
+
+/**
+ * At release (table locked): detaches this thread's views of the record; true when one was found
+ * detached by someone else (its memory may live on in a buffer made by transfer()).
+ */
+export function forgetViews(k: number, gen: number): boolean {
+  sweep();
+  const v = byRecord.get(k);
+  if (!v || v.gen !== gen) return false;
+  byRecord.delete(k);
+  return detachAll(v);
 }
 
 /** How many released allocations still hold their range for a view (tests read it, as memory/mapping's heldMappings). */
