@@ -2,35 +2,76 @@
  * A guest's address space as a Space (space.ts): VirtualAlloc bookkeeping inside a
  * WebAssembly.Memory, ArrayBuffer or SharedArrayBuffer, where guest address `base + i` is byte i
  * of the memory. Allocations are placed 64 KiB-aligned inside the memory, reserved and committed
- * in this table only (the memory itself cannot be protected from JS: protections are recorded and
- * reported, never enforced), zero-filled when reserved and when decommitted. MEM_WRITE_WATCH
- * allocations are watched by one WriteWatch tracking the whole memory (opened with the first of
- * them), so a guest GetWriteWatch costs what WriteWatch.getInto costs.
+ * in the space's table only (the memory itself cannot be protected from JS: protections are
+ * recorded and reported, never enforced), zero-filled when reserved and when decommitted.
+ *
+ * The table is native memory (table.ts), so that every thread's AddressSpace over one shared
+ * memory sees the same allocations. MEM_WRITE_WATCH allocations are watched by one WriteWatch
+ * tracking the whole memory, opened by the first thread that needs it; every thread then reads the
+ * written pages through a Tracker over that registration's userfaultfd (a dup the table keeps, so
+ * the WriteWatch's thread may close or end), as process allocations do: a guest GetWriteWatch is
+ * the same kernel scan a WriteWatch.getInto is.
  */
-import { getPageSize } from '../../sys/libc/libc.js';
+import koffi from 'koffi';
+import { types } from 'node:util';
+import { LostError } from '../../errors.js';
+import type { Query, Tracker } from '../../mechanisms/contract.js';
+import { addressOf, getPageSize } from '../../sys/libc/libc.js';
+import { KIND, liveWatches, rangeState, recordedFd } from '../../sys/process/registry.js';
 import { WriteWatch, type WebAssemblyMemory } from '../../writewatch/index.js';
-import { isWasmMemory, memoryBuffer } from '../../writewatch/intrinsics.js';
-import type { Query } from '../../mechanisms/contract.js';
+import { isGrowable, isWasmMemory, maxByteLengthOf, memoryBuffer } from '../../writewatch/intrinsics.js';
 import { ALLOCATION_GRANULARITY, MEM_FREE, PAGE_NOACCESS, STATUS_CONFLICTING_ADDRESSES, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED } from '../constants.js';
+import { adoptTracker, closeUffd, dupUffd } from '../process/adopt.js';
+import { getTable, lock, unlock } from '../process/table.js';
 import type { Outside, Region, Space, Watch } from '../space.js';
+import { attach, detachTable, FREE, H, LIVE, R, REGIONS, regionIndex, type GuestTable } from './table.js';
 
 export type GuestMemory = WebAssemblyMemory | ArrayBuffer | SharedArrayBuffer;
 
+/** wasm32's reach: 65536 pages of 64 KiB. */
+const WASM32_REACH = 2 ** 32;
+
+const koffiView = (a: number, n: number) => koffi.view(BigInt(a), n) as ArrayBuffer;
+
+/** This thread's object for one region slot, valid while the slot's generation is `gen`. */
 class GuestRegion implements Region {
+  readonly k: number;
+  readonly gen: number;
+  readonly offset: number;
   readonly base: number;
   readonly size: number;
   readonly end: number;
   readonly watched: boolean;
   readonly allocationProtect: number;
   readonly pages: Uint16Array;
-  flagged = 0;
-  constructor(base: number, size: number, watched: boolean, protect: number, page: number) {
-    this.base = base;
-    this.size = size;
-    this.end = base + size;
-    this.watched = watched;
-    this.allocationProtect = protect;
-    this.pages = new Uint16Array(size / page);
+  readonly #t: GuestTable;
+  readonly #i: number;
+
+  constructor(t: GuestTable, k: number, spaceBase: number, page: number) {
+    const i = regionIndex(k);
+    this.#t = t;
+    this.#i = i;
+    this.k = k;
+    this.gen = t.i32[i + R.GEN];
+    this.offset = t.f64[(i >> 1) + R.OFFSET];
+    this.size = t.f64[(i >> 1) + R.SIZE];
+    this.base = spaceBase + this.offset;
+    this.end = this.base + this.size;
+    this.watched = t.i32[i + R.WATCHED] !== 0;
+    this.allocationProtect = t.i32[i + R.ALLOC_PROTECT];
+    this.pages = t.pages.subarray(this.offset / page, (this.offset + this.size) / page);
+  }
+
+  get current(): boolean {
+    return Atomics.load(this.#t.i32, this.#i + R.STATE) === LIVE && this.#t.i32[this.#i + R.GEN] === this.gen;
+  }
+
+  get flagged(): number {
+    return this.#t.i32[this.#i + R.FLAGGED];
+  }
+
+  set flagged(n: number) {
+    this.#t.i32[this.#i + R.FLAGGED] = n;
   }
 }
 
@@ -40,20 +81,52 @@ export class GuestSpace implements Space {
   readonly processors = 1;
   readonly #memory: GuestMemory;
   readonly #base: number;
-  /** Sorted by base; never overlapping. */
-  readonly #regions: GuestRegion[] = [];
+  /** The address of the memory's byte 0. */
+  readonly #key: number;
+  readonly #t: GuestTable;
+  readonly #mine = new Map<number, GuestRegion>();
+  /** The WriteWatch this thread opened over the memory, if it was the first to watch it. */
   #ww: WriteWatch<ArrayBufferLike> | null = null;
+  #tracker: Tracker | null = null;
+  #trackerFd = -1;
   readonly #watch: Watch;
 
   constructor(memory: GuestMemory, base: number) {
     this.#memory = memory;
     this.#base = base;
     this.minAddress = base;
-    const self = this;
+    const buffer = this.buffer;
+    const shared = types.isSharedArrayBuffer(buffer);
+    this.#key = Number(addressOf(buffer));
+    const reach = isWasmMemory(memory) ? WASM32_REACH : isGrowable(buffer, shared) ? maxByteLengthOf(buffer, shared) : buffer.byteLength;
+    const pt = getTable();
+    lock(pt);
+    try {
+      this.#t = attach(this.#key, Math.max(reach, buffer.byteLength), this.pageSize, shared, koffiView);
+    } finally {
+      unlock(pt);
+    }
+    const origin = this.#key - base; // a host page at address a is guest address a - origin
+    const host = (q: Query, f: (t: Tracker) => void) => {
+      const b = q.bounds;
+      const g0 = b[0];
+      const g1 = b[1];
+      const g2 = b[2];
+      b[0] = g0 + origin;
+      b[1] = g1 + origin;
+      b[2] = origin;
+      try {
+        f(this.#adopted());
+      } finally {
+        b[0] = g0;
+        b[1] = g1;
+        b[2] = g2;
+      }
+    };
     this.#watch = {
-      scan: (q) => self.#scan(q),
-      reset: (q) => self.#ww!.reset(q.bounds[0] - self.#base, q.bounds[1] - q.bounds[0]),
-      rearm: (q) => self.#ww!.reset(q.bounds[0] - self.#base, q.bounds[1] - q.bounds[0]),
+      scan: (q) => host(q, (t) => t.scan(q)),
+      reset: (q) => host(q, (t) => t.reset(q)),
+      rearm: (q) => host(q, (t) => t.rearm(q)),
     };
   }
 
@@ -69,47 +142,68 @@ export class GuestSpace implements Space {
   }
 
   locked<T>(body: () => T): T {
-    return body();
+    const pt = getTable();
+    lock(pt);
+    try {
+      return body();
+    } finally {
+      unlock(pt);
+    }
+  }
+
+  #region(k: number): GuestRegion {
+    let r = this.#mine.get(k);
+    if (!r || !r.current) {
+      r = new GuestRegion(this.#t, k, this.#base, this.pageSize);
+      this.#mine.set(k, r);
+    }
+    return r;
+  }
+
+  /** Calls `fn` with each live region slot's index, guest start and end. */
+  #each(fn: (k: number, start: number, end: number) => boolean | void): void {
+    const t = this.#t;
+    for (let k = 0, high = Atomics.load(t.i32, H.HIGH); k < high; k++) {
+      const i = regionIndex(k);
+      if (Atomics.load(t.i32, i + R.STATE) !== LIVE) continue;
+      const start = this.#base + t.f64[(i >> 1) + R.OFFSET];
+      if (fn(k, start, start + t.f64[(i >> 1) + R.SIZE]) === true) return;
+    }
   }
 
   find(start: number, end: number): Region | undefined {
-    const list = this.#regions;
-    let lo = 0;
-    let hi = list.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid].base <= start) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    if (found < 0) return undefined;
-    const a = list[found];
-    return start < a.end && end <= a.end ? a : undefined;
+    let found: Region | undefined;
+    this.#each((k, s, e) => {
+      if (!(s <= start && start < e)) return false;
+      if (end <= e) found = this.#region(k);
+      return true;
+    });
+    return found;
   }
 
   outside(address: number): Outside {
     let end = this.maxAddress + 1;
-    for (const r of this.#regions) if (r.base > address) {
-      end = r.base;
-      break;
-    }
+    this.#each((_k, s) => {
+      if (s > address && s < end) end = s;
+    });
     return { start: address, end, state: MEM_FREE, protect: PAGE_NOACCESS, type: 0, allocationBase: 0, allocationProtect: 0 };
   }
 
   reserve(at: number | undefined, length: number, watched: boolean, protect: number, _commit: boolean): Region | number {
     const limit = this.maxAddress + 1;
+    const taken: [number, number][] = [];
+    this.#each((_k, s, e) => void taken.push([s, e]));
+    taken.sort((x, y) => x[0] - y[0]);
     let start: number;
     if (at !== undefined) {
-      if (at < this.minAddress || at + length > limit || this.#overlaps(at, at + length)) return STATUS_CONFLICTING_ADDRESSES;
+      if (at < this.minAddress || at + length > limit || taken.some(([s, e]) => s < at + length && at < e)) return STATUS_CONFLICTING_ADDRESSES;
       start = at;
     } else {
       const G = ALLOCATION_GRANULARITY;
       start = Math.ceil(this.minAddress / G) * G;
-      for (const r of this.#regions) {
-        if (start + length <= r.base) break;
-        if (r.end > start) start = Math.ceil(r.end / G) * G;
+      for (const [s, e] of taken) {
+        if (start + length <= s) break;
+        if (e > start) start = Math.ceil(e / G) * G;
       }
       if (start + length > limit) return STATUS_NO_MEMORY;
     }
@@ -117,14 +211,32 @@ export class GuestSpace implements Space {
       const status = this.#watchFrom();
       if (status) return status;
     }
+    const t = this.#t;
+    let k = -1;
+    for (let j = 0, high = Atomics.load(t.i32, H.HIGH); j < high; j++) {
+      if (Atomics.load(t.i32, regionIndex(j) + R.STATE) === FREE) {
+        k = j;
+        break;
+      }
+    }
+    if (k < 0) {
+      if (Atomics.load(t.i32, H.HIGH) >= REGIONS) return STATUS_NO_MEMORY;
+      k = Atomics.add(t.i32, H.HIGH, 1);
+    }
+    const offset = start - this.#base;
     // Fresh pages read as zeros, as Windows gives them; a watched allocation then starts clean.
-    new Uint8Array(this.buffer, start - this.#base, length).fill(0);
-    if (watched) this.#ww!.reset(start - this.#base, length);
-    const r = new GuestRegion(start, length, watched, protect, this.pageSize);
-    const list = this.#regions;
-    let i = list.length;
-    while (i > 0 && list[i - 1].base > start) i--;
-    list.splice(i, 0, r);
+    new Uint8Array(this.buffer, offset, length).fill(0);
+    t.pages.fill(0, offset / this.pageSize, (offset + length) / this.pageSize);
+    const i = regionIndex(k);
+    t.i32[i + R.GEN]++;
+    t.f64[(i >> 1) + R.OFFSET] = offset;
+    t.f64[(i >> 1) + R.SIZE] = length;
+    t.i32[i + R.WATCHED] = watched ? 1 : 0;
+    t.i32[i + R.ALLOC_PROTECT] = protect;
+    t.i32[i + R.FLAGGED] = 0;
+    Atomics.store(t.i32, i + R.STATE, LIVE);
+    const r = this.#region(k);
+    if (watched) this.#rearm(start, start + length);
     return r;
   }
 
@@ -134,56 +246,81 @@ export class GuestSpace implements Space {
 
   decommit(r: Region, start: number, end: number): number {
     new Uint8Array(this.buffer, start - this.#base, end - start).fill(0);
-    if (r.watched) this.#ww!.reset(start - this.#base, end - start);
+    if (r.watched) this.#rearm(start, end);
     return 0;
   }
 
   release(r: Region): void {
-    const i = this.#regions.indexOf(r as GuestRegion);
-    if (i >= 0) this.#regions.splice(i, 1);
+    const g = r as GuestRegion;
+    if (!g.current) return;
+    Atomics.store(this.#t.i32, regionIndex(g.k) + R.STATE, FREE);
+    this.#mine.delete(g.k);
   }
 
   watch(): Watch {
     return this.#watch;
   }
 
-  /** Stops watching (the WriteWatch closes); the memory is the caller's and stays as it is. */
+  /** Stops watching and lets go of the table (the last space over it frees it); the memory stays the caller's. */
   close(): void {
-    this.#ww?.close();
-    this.#ww = null;
-    this.#regions.length = 0;
+    this.locked(() => {
+      this.#ww?.close();
+      this.#ww = null;
+      const uffd = this.#t.i32[H.UFFD];
+      if (detachTable(this.#t) && uffd >= 0) closeUffd(uffd);
+      this.#mine.clear();
+    });
   }
 
-  #overlaps(start: number, end: number): boolean {
-    return this.#regions.some((r) => r.base < end && start < r.end);
+  #rearm(start: number, end: number): void {
+    const q = { bounds: new Float64Array([start, end, 0, 0, 0]) } as Query;
+    try {
+      this.#watch.rearm(q);
+    } catch (e) {
+      if (!(e instanceof LostError)) throw e; // GetWriteWatch answers 87 from now on
+    }
+  }
+
+  /** This thread's Tracker over the memory's registration (the table's userfaultfd dup). */
+  #adopted(): Tracker {
+    const fd = this.#t.i32[H.UFFD];
+    if (this.#tracker === null || this.#trackerFd !== fd) {
+      this.#tracker = adoptTracker(fd, this.#t.f64[H.REG_START], this.#t.f64[H.REG_END]);
+      this.#trackerFd = fd;
+    }
+    return this.#tracker;
   }
 
   /**
-   * Opens the WriteWatch over the whole memory with the first watched allocation. A memory whose
-   * first byte is not page-aligned cannot be watched page for page (a host page would straddle two
-   * guest pages): STATUS_NOT_SUPPORTED, as Windows answers where write watch is unavailable.
+   * With the first watched allocation of the memory, in any thread: one WriteWatch over all of it,
+   * whose registration the table then holds by a dup of its userfaultfd. A memory whose first byte
+   * is not page-aligned cannot be watched page for page (a host page would straddle two guest
+   * pages): STATUS_NOT_SUPPORTED, as Windows answers where write watch is unavailable.
    */
   #watchFrom(): number {
-    if (this.#ww) return 0;
+    const t = this.#t;
+    if (t.i32[H.UFFD] >= 0) return 0;
+    if (this.#key % this.pageSize !== 0) return STATUS_NOT_SUPPORTED;
     const ww = WriteWatch.track(this.#memory as ArrayBuffer);
-    if (Number(ww.address) % this.pageSize !== 0) {
+    const reg = liveWatches(this.#key, this.#key + 1).find((o) => o.kind & KIND.UFFD);
+    const fd = reg ? recordedFd(registryAux(reg.slot)) : -1;
+    if (!reg || fd < 0) {
       ww.close();
       return STATUS_NOT_SUPPORTED;
     }
+    t.i32[H.UFFD] = dupUffd(fd);
+    t.f64[H.REG_START] = reg.start;
+    t.f64[H.REG_END] = reg.end;
     this.#ww = ww;
     return 0;
   }
+}
 
-  #scan(q: Query): void {
-    const into = q.into!;
-    const out = q.count === 0 ? into : into.subarray(q.count);
-    const n = this.#ww!.getInto(out, {
-      offset: q.bounds[0] - this.#base,
-      length: q.bounds[1] - q.bounds[0],
-      maxPages: q.maxPages > 0 ? q.maxPages : undefined,
-      reset: q.reset,
-    });
-    for (let i = 0; i < n; i++) out[i] += this.#base;
-    q.count += n;
-  }
+/**
+ * The registry's aux word (word 7) of a range slot: for a KIND.UFFD watch, the descriptor-table slot
+ * of its userfaultfd (registry.ts documents the layout; liveWatches() does not return it yet).
+ */
+function registryAux(slot: number): number {
+  const { words, index } = rangeState(slot);
+  return words[index + 7];
 }

@@ -132,7 +132,11 @@ function mapFailed(p: bigint): boolean {
 /** The highest user address plus one: the top of the stack's mapping rounded up to a power of two. */
 function userTop(): number {
   let top = 0;
-  for (const m of readMaps('self')) if (Number.isFinite(m.end) && m.end > top) top = m.end;
+  try {
+    for (const m of readMaps('self')) if (Number.isFinite(m.end) && m.end > top) top = m.end;
+  } catch {
+    return process.arch === 'x64' ? 2 ** 47 : 2 ** 48; // no procfs: the usual 4-level layouts
+  }
   let p = 2 ** 39;
   while (p < top) p *= 2;
   return p;
@@ -189,7 +193,13 @@ class ProcessSpace implements Space {
 
   outside(address: number): Outside {
     let next = this.maxAddress + 1;
-    for (const m of readMaps('self')) {
+    let maps: ReturnType<typeof readMaps> = [];
+    try {
+      maps = readMaps('self');
+    } catch {
+      /* no procfs: only the allocations are known; the rest reads as free */
+    }
+    for (const m of maps) {
       if (!Number.isFinite(m.start)) continue;
       if (m.start <= address && address < m.end) {
         const p = protectionOf(m.perms);

@@ -83,9 +83,17 @@ let table: Table | undefined;
 /** The process's table, mapped on first use. */
 export function getTable(): Table {
   if (table) return table;
-  const at = locate() ?? create();
-  const ab = koffi.view(BigInt(at), SIZE);
-  debug('allocation table at 0x%s', at.toString(16));
+  let ab: ArrayBuffer;
+  try {
+    const at = locate() ?? create();
+    ab = koffi.view(BigInt(at), SIZE);
+    debug('allocation table at 0x%s', at.toString(16));
+  } catch (e) {
+    // No memfd (a seccomp filter), no /proc/self/maps, no free address: this thread keeps a table of
+    // its own, and other threads do not see its allocations (as the registry does in that case).
+    debug('no process-wide allocation table (%s): this thread keeps its own', (e as Error).message);
+    ab = new ArrayBuffer(SIZE);
+  }
   table = { i32: new Int32Array(ab), f64: new Float64Array(ab) };
   return table;
 }
