@@ -129,6 +129,7 @@ describeKernel('win32: VirtualFree', () => {
     expect(perms(b)).toBeUndefined();
     fails(() => w.virtualFree(b, 0, w.MEM_RELEASE), w.ERROR_INVALID_ADDRESS, 'released twice (STATUS_MEMORY_NOT_ALLOCATED)');
     fails(() => w.virtualFree(0n, 0, w.MEM_RELEASE), 87, 'NULL');
+    fails(() => w.virtualFree(0xffff_ffff_ffff_0000n, 0, w.MEM_RELEASE), 87, 'above the user range');
   });
 
   it('MEM_DECOMMIT drops contents and makes pages inaccessible; size 0 needs the base', () => {

@@ -184,7 +184,7 @@ function resetHint(space: Space, address: bigint, size: number, type: number, pr
 /**
  * NtFreeVirtualMemory, with kernelbase's VirtualFree check first (MEM_RELEASE with a size → 87, as
  * ReactOS's kernel32 and Wine's test_VirtualAlloc show). Then: a type other than exactly one of
- * MEM_RELEASE, MEM_DECOMMIT → 87; NULL → 87; no allocation there → STATUS_MEMORY_NOT_ALLOCATED
+ * MEM_RELEASE, MEM_DECOMMIT → 87; NULL or above the user range → 87; no allocation there → STATUS_MEMORY_NOT_ALLOCATED
  * (487); MEM_RELEASE not at the base → STATUS_FREE_VM_NOT_AT_BASE (487); a decommit running past
  * the allocation, or of size 0 off its base → 87.
  */
@@ -194,7 +194,8 @@ export function free(space: Space, address: bigint, size: number, type: number):
   if (address === 0n) return STATUS_INVALID_PARAMETER;
   const page = space.pageSize;
   const r = roundRange(address, size, page, newRange());
-  if (r.outside) return STATUS_MEMORY_NOT_ALLOCATED;
+  // Above the user range: an invalid address (ReactOS: STATUS_INVALID_PARAMETER_2), not a hole.
+  if (r.outside || address > BigInt(space.maxAddress)) return STATUS_INVALID_PARAMETER;
   return space.locked(() => {
     const a = space.find(r.start, r.start);
     if (!a) return STATUS_MEMORY_NOT_ALLOCATED;

@@ -38,8 +38,7 @@ const byRecord = new Map<number, Views>();
 /** Views this library detached itself (so a detached view not in it was transferred by someone). */
 const detachedHere = new WeakSet<ArrayBuffer>();
 
-const collected = new FinalizationRegistry<{ k: number; gen: number; ref: WeakRef<ArrayBuffer> }>(({ k, gen, ref }) => {
-  void ref;
+const collected = new FinalizationRegistry<{ k: number; gen: number }>(({ k, gen }) => {
   const t = getTable();
   lock(t);
   try {
@@ -87,7 +86,7 @@ export function makeView(k: number, gen: number, start: number, size: number): A
   Object.defineProperty(ab, 'transferToFixedLength', { value: refuse });
   Atomics.add(t.i32, recordIndex(k) + F.VIEWS, 1);
   v.strong.set(key, ab);
-  collected.register(ab, { k, gen, ref: new WeakRef(ab) });
+  collected.register(ab, { k, gen });
   return ab;
 }
 
