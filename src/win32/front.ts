@@ -7,10 +7,10 @@ import { InvalidArgTypeError } from '../errors.js';
 import { checkAddress, checkAddresses, checkBox, checkDword, checkSize, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED } from './constants.js';
 import { setNtStatus } from './last-error.js';
-import * as rules from './rules.js';
+import * as rules from './rules/index.js';
 import type { Space } from './space.js';
 
-export type { MemoryBasicInformation, SystemInfo } from './rules.js';
+export type { MemoryBasicInformation, SystemInfo } from './rules/index.js';
 
 /** VirtualAlloc: the base, or 0n with the last error. */
 export function virtualAllocIn(space: Space, address: bigint, size: number, allocationType: number, protect: number): bigint {

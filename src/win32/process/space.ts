@@ -113,7 +113,6 @@ class SharedRegion implements Region {
 const mine = new Map<number, SharedRegion>();
 let last: SharedRegion | undefined;
 
-const range = { start: 0, end: 0 };
 const decommitQuery = newQuery();
 
 function regionOf(t: Table, k: number): SharedRegion {
@@ -300,7 +299,7 @@ class ProcessSpace implements Space {
     return regionOf(t, k);
   }
 
-  apply(r: Region, start: number, end: number, protect: number): number {
+  apply(_r: Region, start: number, end: number, protect: number): number {
     if (libc().mprotect(BigInt(start), end - start, unixProt(protect)) === 0) return 0;
     const e = lastError('mprotect');
     // ENOMEM: the process hit vm.max_map_count (every protection boundary splits a mapping), which
