@@ -59,7 +59,8 @@ describeKernel('win32: VirtualAlloc', () => {
     fails(() => w.virtualAlloc(0n, PAGE, 0, w.PAGE_READWRITE), 87, 'type 0');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_DECOMMIT, w.PAGE_READWRITE), 87, 'a free type');
     fails(() => w.virtualAlloc(0n, PAGE, rw | 0x40000000, w.PAGE_READWRITE), 87, 'unknown type bits');
-    fails(() => w.virtualAlloc(0n, PAGE, 0x80000 /* MEM_RESET */, w.PAGE_READWRITE), w.ERROR_NOT_SUPPORTED, 'MEM_RESET');
+    fails(() => w.virtualAlloc(0n, PAGE, w.MEM_RESET, w.PAGE_READWRITE), w.ERROR_INVALID_ADDRESS, 'MEM_RESET of nothing');
+    fails(() => w.virtualAlloc(0n, PAGE, w.MEM_RESET | w.MEM_COMMIT, w.PAGE_READWRITE), 87, 'MEM_RESET with another type');
     fails(() => w.virtualAlloc(0n, PAGE, rw | 0x20000000 /* MEM_LARGE_PAGES */, w.PAGE_READWRITE), w.ERROR_NOT_SUPPORTED, 'large pages');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_WRITE_WATCH, w.PAGE_READWRITE), 87, 'MEM_WRITE_WATCH alone');
     fails(() => w.virtualAlloc(0n, PAGE, w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE), 87, 'MEM_WRITE_WATCH without MEM_RESERVE');
@@ -67,9 +68,17 @@ describeKernel('win32: VirtualAlloc', () => {
     fails(() => w.virtualAlloc(0n, PAGE, rw, 0), 87, 'protect 0 with commit');
     fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_READONLY | w.PAGE_READWRITE), 87, 'two protections');
     fails(() => w.virtualAlloc(0n, PAGE, rw, 0x08 /* PAGE_WRITECOPY */), 87, 'PAGE_WRITECOPY');
-    fails(() => w.virtualAlloc(0n, PAGE, rw, 0x40 /* PAGE_EXECUTE_READWRITE */), w.ERROR_NOT_SUPPORTED, 'execute');
-    fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_READWRITE | 0x100 /* PAGE_GUARD */), w.ERROR_NOT_SUPPORTED, 'guard');
-    fails(() => w.virtualAlloc(0n, 2 ** 48, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_NOT_ENOUGH_MEMORY, 'more than the address space');
+    fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_READONLY | w.PAGE_EXECUTE), 87, 'two base protections (Wine test_VirtualAlloc)');
+    fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_EXECUTE_WRITECOPY), 87, 'PAGE_EXECUTE_WRITECOPY');
+    fails(() => w.virtualAlloc(0n, PAGE, rw, w.PAGE_NOACCESS | w.PAGE_GUARD), 87, 'a modifier on PAGE_NOACCESS');
+    // Inside the user range but larger than any hole in it (the executable, libraries and stack lie
+    // inside): not enough memory. Larger than the user range itself: 87, as ReactOS's
+    // NtAllocateVirtualMemory checks the size against the highest user address.
+    const si = {} as { minimumApplicationAddress: bigint; maximumApplicationAddress: bigint };
+    w.getSystemInfo(si);
+    const user = Number(si.maximumApplicationAddress - si.minimumApplicationAddress);
+    fails(() => w.virtualAlloc(0n, user - 0x20000, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_NOT_ENOUGH_MEMORY, 'more than any hole');
+    fails(() => w.virtualAlloc(0n, 2 ** 50, w.MEM_RESERVE, w.PAGE_NOACCESS), 87, 'more than the address space');
     fails(() => w.virtualAlloc(0n, 2 ** 53 - 1, w.MEM_RESERVE, w.PAGE_NOACCESS), 87, 'past any user address');
   });
 
@@ -99,7 +108,7 @@ describeKernel('win32: VirtualAlloc', () => {
       b = w.virtualAlloc(probe + 1n, 2 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
       if (b === 0n) expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS);
     }
-    expect(b).toBe(probe); // the address is rounded down to its page
+    expect(b).toBe(probe); // the address is rounded down to 64 KiB
     live.push(b);
     fails(() => w.virtualAlloc(b + P, PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_INVALID_ADDRESS, 'occupied');
     fails(() => w.virtualAlloc(b - P, 2 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS), w.ERROR_INVALID_ADDRESS, 'overlapping');
@@ -111,15 +120,16 @@ describeKernel('win32: VirtualFree', () => {
     const b = w.virtualAlloc(0n, 4 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT, w.PAGE_READWRITE);
     expect(b).not.toBe(0n);
     fails(() => w.virtualFree(b, PAGE, w.MEM_RELEASE), 87, 'size not 0');
-    fails(() => w.virtualFree(b + P, 0, w.MEM_RELEASE), 87, 'not the base');
+    fails(() => w.virtualFree(b + P, 0, w.MEM_RELEASE), w.ERROR_INVALID_ADDRESS, 'not the base (STATUS_FREE_VM_NOT_AT_BASE)');
     fails(() => w.virtualFree(b, 0, 0), 87, 'type 0');
     fails(() => w.virtualFree(b, 0, w.MEM_RELEASE | w.MEM_DECOMMIT), 87, 'both');
     fails(() => w.virtualFree(b, PAGE, w.MEM_COMMIT), 87, 'an alloc type');
     expect(perms(b)).toBe('rw-p'); // none of the failures freed anything
     expect(w.virtualFree(b, 0, w.MEM_RELEASE)).toBe(true);
     expect(perms(b)).toBeUndefined();
-    fails(() => w.virtualFree(b, 0, w.MEM_RELEASE), 87, 'released twice');
+    fails(() => w.virtualFree(b, 0, w.MEM_RELEASE), w.ERROR_INVALID_ADDRESS, 'released twice (STATUS_MEMORY_NOT_ALLOCATED)');
     fails(() => w.virtualFree(0n, 0, w.MEM_RELEASE), 87, 'NULL');
+    fails(() => w.virtualFree(0xffff_ffff_ffff_0000n, 0, w.MEM_RELEASE), 87, 'above the user range');
   });
 
   it('MEM_DECOMMIT drops contents and makes pages inaccessible; size 0 needs the base', () => {
@@ -165,7 +175,7 @@ describeKernel('win32: VirtualProtect', () => {
     expect(old.value).toBe(w.PAGE_READONLY);
     fails(() => w.virtualProtect(b, PAGE, 0, old), 87, 'protect 0');
     fails(() => w.virtualProtect(b, PAGE, w.PAGE_READWRITE | 0x80, old), 87, 'two base protections');
-    fails(() => w.virtualProtect(b, PAGE, 0x20 /* PAGE_EXECUTE_READ */, old), w.ERROR_NOT_SUPPORTED, 'execute');
+    fails(() => w.virtualProtect(b, PAGE, w.PAGE_READWRITE | w.PAGE_EXECUTE_WRITECOPY, old), 87, 'two base protections (Wine test_VirtualAlloc)');
     fails(() => w.virtualProtect(b + 15n * P, 2 * PAGE, w.PAGE_READWRITE, old), 87, 'past the end');
     fails(() => w.virtualProtect(0x10000n, PAGE, w.PAGE_READWRITE, old), 87, 'not allocated');
     expect(perms(b)).toBe('rw-p');

@@ -30,7 +30,7 @@ describeKernel('win32: the released range stays reserved until its views are col
     const vm = await import('node:vm');
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const { heldMappings } = await import('../src/memory/mapping.js');
+    const { heldAllocations: heldMappings } = await import('../src/win32/process/views.js');
     const settle = async () => {
       // Work-counted: a few collections, each followed by a turn of the event loop for the callbacks.
       for (let i = 0; i < 10 && heldMappings() > 0; i++) {

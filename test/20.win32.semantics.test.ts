@@ -244,34 +244,37 @@ describeKernel('win32: GetWriteWatch results', () => {
   });
 
   /**
-   * Two 4-page MEM_WRITE_WATCH allocations back to back. Room is found by reserving and releasing;
-   * another thread may map into it in between, so that is retried, never assumed to work first time.
+   * Two 64 KiB MEM_WRITE_WATCH allocations back to back (a reservation's base is 64 KiB-aligned, so
+   * one granule each). Room is found by reserving and releasing; another thread may map into it in
+   * between, so that is retried, never assumed to work first time.
    */
+  const G = 0x10000;
   function adjacentPair(): [bigint, bigint] {
     const type = w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH;
     for (let attempt = 0; attempt < 100; attempt++) {
-      const room = w.virtualAlloc(0n, 8 * PAGE, w.MEM_RESERVE, w.PAGE_NOACCESS);
+      const room = w.virtualAlloc(0n, 2 * G, w.MEM_RESERVE, w.PAGE_NOACCESS);
       expect(room).not.toBe(0n);
       expect(w.virtualFree(room, 0, w.MEM_RELEASE)).toBe(true);
-      const a = w.virtualAlloc(room, 4 * PAGE, type, w.PAGE_READWRITE);
-      const c = w.virtualAlloc(room + 4n * P, 4 * PAGE, type, w.PAGE_READWRITE);
+      const a = w.virtualAlloc(room, G, type, w.PAGE_READWRITE);
+      const c = w.virtualAlloc(room + BigInt(G), G, type, w.PAGE_READWRITE);
       if (a !== 0n) live.push(a);
       if (c !== 0n) live.push(c);
-      if (a === room && c === room + 4n * P) return [a, c];
+      if (a === room && c === room + BigInt(G)) return [a, c];
     }
     throw new Error('no room for two adjacent allocations in 100 attempts');
   }
 
   it('a range spanning two adjacent allocations fails with 87; each alone works', () => {
     const [a, c] = adjacentPair();
-    new Uint8Array(w.viewMemory(a, 4 * PAGE))[3 * PAGE] = 1;
+    const aTail = c - 4n * P; // a's last 4 pages
+    new Uint8Array(w.viewMemory(aTail, 4 * PAGE))[3 * PAGE] = 1;
     new Uint8Array(w.viewMemory(c, 4 * PAGE))[0] = 1;
-    expect(fail(a, 8 * PAGE)).toBe(87);
-    expect(fail(a + 3n * P, 2 * PAGE)).toBe(87);
+    expect(fail(a, 2 * G)).toBe(87);
+    expect(fail(c - P, 2 * PAGE)).toBe(87);
     w.setLastError(0);
-    expect(w.resetWriteWatch(a + 3n * P, 2 * PAGE)).toBe(0xffffffff);
+    expect(w.resetWriteWatch(c - P, 2 * PAGE)).toBe(0xffffffff);
     expect(w.getLastError()).toBe(87);
-    expect(written(a, 4 * PAGE)).toEqual([3]);
+    expect(written(aTail, 4 * PAGE)).toEqual([3]);
     expect(written(c, 4 * PAGE)).toEqual([0]);
   });
 

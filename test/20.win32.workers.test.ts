@@ -1,11 +1,7 @@
 /**
- * Threads. Writes from any thread of the process count: the page tables are the process's. The
- * allocation table is the JS thread's own (each worker has its own module instance), so a worker
- * asking about the main thread's allocation gets what Windows says of memory it never allocated
- * with MEM_WRITE_WATCH: 87. The worker that imports the package uses the build (`dist/`).
+ * Threads. Writes from any thread of the process count: the page tables are the process's. (That
+ * every thread sees every allocation is test/20.win32.process-wide.test.ts.)
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, expect, it } from 'vitest';
 import * as w from '../src/win32/index.js';
@@ -139,29 +135,5 @@ describeKernel('win32: threads', () => {
     const missing = r.even.filter((p) => !r.seen.has(p)).length;
     console.log(`win32 race negative control: ${missing} of ${r.even.length} written pages never reported`);
     expect(missing).toBeGreaterThan(0);
-  });
-
-  it("a worker's own module does not know the main thread's allocations (87), and manages its own", async () => {
-    const dist = resolve(__dirname, '../dist/win32/index.js');
-    expect(existsSync(dist), 'build first: npx tsc -p .').toBe(true);
-    const b = w.virtualAlloc(0n, 4 * PAGE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
-    live.push(b);
-    const r = await inWorker<{ foreign: number[]; own: number }>(
-      `const w = await import(data.dist);
-       const gran = { value: 0 };
-       const get = (base) => {
-         const count = { value: 4 };
-         const ret = w.getWriteWatch(0, base, 4 * data.page, new BigUint64Array(4), count, gran);
-         return ret === 0 ? count.value : -w.getLastError();
-       };
-       const foreign = [get(data.base), w.resetWriteWatch(data.base, data.page) === 0 ? 0 : -w.getLastError()];
-       const mine = w.virtualAlloc(0n, 4 * data.page, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
-       new Uint8Array(w.viewMemory(mine, 4 * data.page))[data.page] = 1;
-       const own = get(mine);
-       w.virtualFree(mine, 0, w.MEM_RELEASE);
-       return { foreign, own };`,
-      { dist, base: b, page: PAGE },
-    );
-    expect(r).toEqual({ foreign: [-87, -87], own: 1 });
   });
 });

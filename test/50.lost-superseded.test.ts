@@ -25,7 +25,7 @@ const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags
   a: bigint | null, l: number, prot: number, flags: number, fd: number, off: number) => bigint;
 const msync = lib.func('int msync(void *addr, size_t length, int flags)') as (a: bigint, l: number, f: number) => number;
 const close = lib.func('int close(int fd)') as (fd: number) => number;
-const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10;
+const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10, MAP_FIXED_NOREPLACE = 0x100000;
 
 const PAGES = 16;
 const SIZE = PAGES * PAGE;
@@ -41,10 +41,42 @@ afterEach(() => {
 /** Whether [addr, addr + len) is mapped, asked without touching it (msync fails with ENOMEM on a hole). */
 const mapped = (addr: bigint, len: number) => msync(addr, len, 0) === 0;
 
+/**
+ * WriteWatch.allocate at a 64 KiB-aligned address, where VirtualAlloc can place a newcomer exactly
+ * (a reservation's address is rounded down to 64 KiB, as on Windows). mmap places memory top-down:
+ * a filler of (address - aligned) bytes mapped first pushes the allocation down onto the aligned
+ * address below. Retried: another thread may map in between.
+ */
+function alignedAllocate(): WriteWatch {
+  const G = 0x10000n;
+  // A miss stays mapped until the end: the gap it took is not offered again.
+  const misses: WriteWatch[] = [];
+  try {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      // The highest gap that holds SIZE + 64 KiB; its top is where mmap placed the probe's end.
+      const probeAt = mmap(null, SIZE + Number(G), 0, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      munmap(probeAt, SIZE + Number(G));
+      const top = probeAt + BigInt(SIZE) + G;
+      const aligned = ((top - BigInt(SIZE)) / G) * G;
+      // A filler from the aligned end to the gap's top (MAP_FIXED_NOREPLACE: in that very gap), so
+      // that mmap's top-down placement of SIZE bytes lands on the aligned address.
+      const fill = Number(top - aligned) - SIZE;
+      const filler = fill ? mmap(aligned + BigInt(SIZE), fill, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) : 0n;
+      const ww = WriteWatch.allocate(SIZE);
+      if (filler) munmap(filler, fill);
+      if (ww.address % G === 0n) return ww;
+      misses.push(ww);
+    }
+  } finally {
+    for (const m of misses) m.close();
+  }
+  throw new Error('no 64 KiB-aligned WriteWatch.allocate in 100 attempts');
+}
+
 /** A WriteWatch with page 1 written, and the fd number of the userfaultfd it created. */
-function stale(): { ww: WriteWatch; uffd: number } {
+function stale(aligned = false): { ww: WriteWatch; uffd: number } {
   const before = uffdFds();
-  const ww = WriteWatch.allocate(SIZE);
+  const ww = aligned ? alignedAllocate() : WriteWatch.allocate(SIZE);
   cleanup.push(() => ww.close());
   new Uint8Array(ww.buffer)[PAGE] = 1;
   expect(ww.get()).toEqual([PAGE]);
@@ -121,7 +153,7 @@ function worker(body: string, data: unknown): Promise<{ result: any; release: ()
 
 describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s memory', () => {
   it('munmap behind its back, then a MEM_WRITE_WATCH allocation at the same address: every call throws, close() leaves the newcomer', () => {
-    const { ww } = stale();
+    const { ww } = stale(true);
     const addr = ww.address;
     expect(munmap(addr, SIZE)).toBe(0);
     const base = watchedAt(addr);
@@ -159,7 +191,7 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
   });
 
   it('the newcomer is registered by a worker thread: the main thread\'s stale WriteWatch throws on its very next call', async () => {
-    const { ww } = stale();
+    const { ww } = stale(true);
     const addr = ww.address;
     placeholder(addr);
     const t = await worker(
@@ -205,8 +237,9 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
 
   it('a newcomer next to it (not overlapping) changes nothing: the check can tell (negative control)', () => {
     const { ww } = stale();
-    // Map right after its end, if free; the registry must not mark ww lost for a neighbour.
-    const after = ww.address + BigInt(SIZE);
+    // Map right after its end (the next 64 KiB boundary: VirtualAlloc's granularity), if free; the
+    // registry must not mark ww lost for a neighbour.
+    const after = ((ww.address + BigInt(SIZE) + 0xffffn) / 0x10000n) * 0x10000n;
     const base = w.virtualAlloc(after, SIZE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
     if (base !== 0n) cleanup.push(() => void w.virtualFree(base, 0, w.MEM_RELEASE));
     else expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS); // something else is there: still a newcomer elsewhere
@@ -269,13 +302,13 @@ describeKernel('50 superseded through writewatch/win32: 87, and MEM_RELEASE neve
     expect87(base);
     w.setLastError(0);
     expect(w.virtualFree(base, 0, w.MEM_RELEASE)).toBe(false);
-    expect(w.getLastError()).toBe(w.ERROR_INVALID_PARAMETER);
+    expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS); // STATUS_MEMORY_NOT_ALLOCATED: nothing VirtualAlloc gave is there
     expect(mapped(base, SIZE)).toBe(true);
     view[4 * PAGE] = 1;
     expect(b.get({ reset: true })).toEqual([2 * PAGE, 4 * PAGE]);
   });
 
-  it('munmapped behind its back, a worker allocates there: the main thread answers 87 and MEM_RELEASE leaves the worker\'s memory', async () => {
+  it('munmapped behind its back, a worker allocates there: allocations are the process\'s, so the main thread answers for the worker\'s newcomer, never the stale one', async () => {
     const base = staleAllocation();
     placeholder(base);
     const t = await worker(
@@ -287,8 +320,13 @@ describeKernel('50 superseded through writewatch/win32: 87, and MEM_RELEASE neve
     );
     try {
       expect(BigInt(t.result)).toBe(base);
-      expect87(base);
-      expect(w.virtualFree(base, 0, w.MEM_RELEASE)).toBe(false);
+      // The stale entry's page 1 is gone; the newcomer's page 3 is what this thread sees.
+      expect(written(base)).toEqual([at(base, 3)]);
+      expect(w.virtualFree(base, 0, w.MEM_RELEASE)).toBe(true); // any thread may release it
+      w.setLastError(0);
+      expect(w.getWriteWatch(0, base, SIZE, new BigUint64Array(PAGES), { value: PAGES }, { value: 0 })).toBe(0xffffffff);
+      expect(w.getLastError()).toBe(w.ERROR_INVALID_PARAMETER);
+      // Still mapped: the worker holds a view of it, so a placeholder keeps the range until that goes.
       expect(mapped(base, SIZE)).toBe(true);
     } finally {
       await t.release();

@@ -14,6 +14,8 @@ import { writeProtect } from './write-protect/index.js';
 
 export type { Mechanism, MechanismName, Tracker, Memory, Query, Sink, ClaimHook, Proof } from './contract.js';
 export { newQuery } from './contract.js';
+/** writewatch/win32's process-wide allocations: write-protect trackers any thread can use. */
+export { adoptTracker, shareTracker, unshareTracker } from './write-protect/adopt.js';
 
 /** What `options.mechanism` may say. */
 export type MechanismChoice = MechanismName | 'auto';

@@ -1,6 +1,7 @@
 /**
  * The thread's last error (GetLastError/SetLastError). JS runs this module on one thread per
- * isolate, so a module-level value is per-thread, as on Windows. Only the Win32-level functions set
+ * isolate, so a module-level value is per-thread, as on Windows (allocations are the process's:
+ * see process/table.ts; the last error stays the thread's). Only the Win32-level functions set
  * it, and only on failure: Windows leaves it alone on success, and the Nt* functions never touch it.
  */
 import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
@@ -14,6 +15,8 @@ import {
   STATUS_CONFLICTING_ADDRESSES,
   STATUS_INVALID_PARAMETER,
   STATUS_NO_MEMORY,
+  STATUS_FREE_VM_NOT_AT_BASE,
+  STATUS_MEMORY_NOT_ALLOCATED,
   STATUS_NOT_COMMITTED,
   STATUS_NOT_MAPPED_VIEW,
   STATUS_NOT_SUPPORTED,
@@ -51,6 +54,8 @@ export function ntStatusToDosError(status: number): number {
       return ERROR_NOT_SUPPORTED;
     case STATUS_NOT_COMMITTED:
     case STATUS_NOT_MAPPED_VIEW:
+    case STATUS_FREE_VM_NOT_AT_BASE:
+    case STATUS_MEMORY_NOT_ALLOCATED:
     case STATUS_CONFLICTING_ADDRESSES:
       return ERROR_INVALID_ADDRESS;
     case STATUS_NO_MEMORY:

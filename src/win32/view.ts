@@ -1,12 +1,12 @@
 /**
- * viewMemory: not Windows, but how JS reaches the memory a C caller would through the pointer.
- * Each call hands out a fresh ArrayBuffer from the allocation's Mapping, which detaches it at
- * MEM_RELEASE and keeps a placeholder over the range until it is collected (memory/mapping.ts), so
- * neither JS nor native code still holding its pointer can fault or reach a later allocation.
+ * viewMemory: not Windows, but how JS reaches the memory a C caller would through the pointer. A
+ * released allocation's views are detached (this thread's at once, other threads' at their next
+ * call) and its range held by a placeholder until they are collected, so neither JS nor native
+ * code still holding a pointer can fault or reach a later allocation (process/views.ts).
  */
 import { OutOfRangeError } from '../errors.js';
-import { findAllocation } from './allocations.js';
 import { checkAddress, checkSize } from './args.js';
+import { processView } from './process/index.js';
 
 const USER_LIMIT = 2 ** 52;
 
@@ -15,13 +15,13 @@ export function viewMemory(address: bigint, size: number): ArrayBuffer {
   const addr = checkAddress('address', address);
   checkSize('size', size);
   const start = addr < USER_LIMIT ? Number(addr) : USER_LIMIT;
-  const a = start + size < USER_LIMIT ? findAllocation(start, start + size) : undefined;
-  if (!a) {
+  const ab = start + size < USER_LIMIT ? processView(start, size) : undefined;
+  if (!ab) {
     throw new OutOfRangeError(
       'address',
       `the start of a range of ${size} bytes inside one live allocation made by virtualAlloc`,
       address,
     );
   }
-  return a.mapping.view(start - a.base, size);
+  return ab;
 }

@@ -15,8 +15,35 @@ const PAGE = probe().pageSize;
 const SIZE = 16 * PAGE;
 const tick = () => new Promise((r) => setImmediate(r));
 
+const mmap = lib.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)');
+
+/** WriteWatch.allocate at a 64 KiB-aligned address (VirtualAlloc rounds a reservation's address down to 64 KiB). */
+function alignedAllocate() {
+  const G = 0x10000n;
+  const misses = []; // kept until the end: the gap a miss took is not offered again
+  try {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      // The highest gap holding SIZE + 64 KiB; a filler from the aligned end to its top (in that very
+      // gap) makes mmap's top-down placement of SIZE bytes land on the aligned address.
+      const probeAt = koffi.address(mmap(0, SIZE + Number(G), 0, 0x22, -1, 0));
+      munmap(probeAt, SIZE + Number(G));
+      const top = probeAt + BigInt(SIZE) + G;
+      const aligned = ((top - BigInt(SIZE)) / G) * G;
+      const fill = Number(top - aligned) - SIZE;
+      const filler = fill ? mmap(aligned + BigInt(SIZE), fill, 0, 0x22 | 0x100000, -1, 0) : null;
+      const ww = WriteWatch.allocate(SIZE);
+      if (filler) munmap(filler, fill);
+      if (ww.address % G === 0n) return ww;
+      misses.push(ww);
+    }
+  } finally {
+    for (const m of misses) m.close();
+  }
+  throw new Error('no 64 KiB-aligned WriteWatch.allocate');
+}
+
 function supersede() {
-  const ww = WriteWatch.allocate(SIZE);
+  const ww = alignedAllocate();
   new Uint8Array(ww.buffer)[PAGE] = 1;
   const addr = ww.address;
   munmap(addr, SIZE);

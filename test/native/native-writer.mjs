@@ -18,9 +18,12 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { WriteWatch } from 'writewatch';
 import * as w from 'writewatch/win32';
-import { heldMappings } from '../../dist/memory/mapping.js';
+import { heldMappings as heldWw } from '../../dist/memory/mapping.js';
+import { heldAllocations } from '../../dist/win32/process/views.js';
 
 const [api, op, mib = '256'] = process.argv.slice(2);
+/** Released memory still held for a view: win32 allocations are the process's table's, WriteWatch's are Mappings. */
+const heldMappings = () => (api === 'win32' ? heldAllocations() : heldWw());
 const bytes = Number(mib) * 2 ** 20;
 const lib = koffi.load('libc.so.6');
 const mmap = lib.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)');

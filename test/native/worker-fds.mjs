@@ -1,6 +1,8 @@
 /**
  * Run by test/50.resources-threads.test.ts: N workers each use the library and end — normally, by
  * process.exit(), terminated while idle or terminated while busy — some leaving a WriteWatch or a win32 allocation open.
+ * A win32 allocation is the process's and outlives its worker: the main thread releases those
+ * (their bases come with the answers) before the final count.
  * Prints JSON: the descriptors of this process before and after, and what every worker answered.
  */
 import { readdirSync } from 'node:fs';
@@ -17,9 +19,9 @@ const body = `
     new Uint8Array(ww.buffer)[4096] = 1;
     const pages = ww.get({ reset: true });
     if (i % 3 !== 0) ww.close(); // every third leaves it open
-    if (i % 5 === 0) w.virtualAlloc(0n, 65536, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    const base = i % 5 === 0 ? w.virtualAlloc(0n, 65536, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE) : 0n;
     if (i % 7 === 0) WriteWatch.track(new SharedArrayBuffer(8 * 4096));
-    parentPort.postMessage(pages);
+    parentPort.postMessage({ pages, base });
     if (mode === 'exit') process.exit(0);
     if (mode === 'idle') setInterval(() => {}, 1000); // alive until terminate()
     if (mode === 'busy') for (;;); // terminate() stops it mid-JS: no 'exit' event
@@ -28,16 +30,19 @@ const body = `
 // Node keeps a few descriptors once it has run a worker, and the main thread its own pagemap fd
 // once it has used the library: both before counting.
 const { WriteWatch } = await import('writewatch');
+const win32 = await import('writewatch/win32');
 await new Promise((ok) => new Worker('0', { eval: true }).on('exit', ok));
 WriteWatch.allocate(4096).close();
 const before = fds();
 const answers = [];
+const bases = [];
 for (let i = 0; i < N; i++) {
   const mode = i === N - 1 ? 'busy' : ['normal', 'exit', 'idle', 'busy'][i % 4]; // the last one's leftovers linger
   await new Promise((ok, fail) => {
     const w = new Worker(body, { eval: true, workerData: { i, mode } });
-    w.on('message', (m) => {
-      answers.push(m);
+    w.on('message', ({ pages, base }) => {
+      answers.push(pages);
+      if (base) bases.push(base);
       if (mode === 'idle' || mode === 'busy') w.terminate();
     });
     w.on('error', fail);
@@ -48,4 +53,5 @@ for (let i = 0; i < N; i++) {
 // any thread closes its leftovers.
 const lingering = fds();
 WriteWatch.allocate(4096).close();
+for (const b of bases) if (!win32.virtualFree(b, 0, win32.MEM_RELEASE)) throw new Error(`virtualFree: ${win32.getLastError()}`);
 console.log(JSON.stringify({ before, lingering, after: fds(), answers }));

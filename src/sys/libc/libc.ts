@@ -29,6 +29,8 @@ export interface Libc {
   /** The process-wide registry's backing file (process/registry.ts). */
   memfd_create(name: string, flags: number): number;
   ftruncate(fd: number, length: number): number;
+  /** fcntl with an int argument (F_DUPFD_CLOEXEC): ABI-safe non-variadic, as ioctl is here. */
+  fcntl(fd: number, cmd: number, arg: number): number;
   /** The compare mechanism's diff: raw addresses as numbers (uintptr_t), so a call makes no object. */
   memcmp(a: number, b: number, n: number): number;
   /** Declared void: koffi makes no object for the pointer memcpy returns. */
@@ -64,6 +66,7 @@ function load(): Libc {
     sysconf: f('long sysconf(int name)'),
     memfd_create: f('int memfd_create(const char *name, unsigned int flags)'),
     ftruncate: f('int ftruncate(int fd, int64_t length)'),
+    fcntl: lib.func('fcntl', 'int', ['int', 'int', 'int']) as Libc['fcntl'],
     memcmp: f('int memcmp(uintptr_t a, uintptr_t b, size_t n)'),
     memcpy: f('void memcpy(uintptr_t dst, uintptr_t src, size_t n)'),
     mremap: f('intptr_t mremap(uintptr_t addr, size_t old_length, size_t new_length, int flags)'),
