@@ -200,15 +200,16 @@ export function locate(target: unknown, options: TrackOptions, reserve: boolean,
     start = pageCeil(base, page);
     const committed = pageCeil(base + length, page);
     const limitEnd = pageCeil(base + r.reach, page);
-    // Without the reservation: what is committed, at least the first page it can grow into.
-    end = reserve ? reservationEnd(start, committed, limitEnd) : Math.max(committed, Math.min(start + page, pageFloor(base + r.reach, page)));
+    // Without the reservation (compare): what is committed, nothing beyond it (its pages are
+    // PROT_NONE: reading one is a SIGSEGV), empty for a memory of 0 bytes; growth extends it.
+    end = reserve ? reservationEnd(start, committed, limitEnd) : committed;
     if (end < committed) end = committed;
   } else {
     // Every page holding a byte of the target, or only those wholly inside it (`inner`).
     start = inner ? pageCeil(base + r.from, page) : pageFloor(base + r.from, page);
     end = inner ? pageFloor(base + r.to, page) : pageCeil(base + r.to, page);
   }
-  if (end <= start) {
+  if (end <= start && !(r.growable && !reserve)) {
     throw new InvalidArgValueError(
       'target',
       target,

@@ -39,6 +39,18 @@ const out = {
   // Resizable: V8 places it on whole pages of its own, so no neighbour shares a page with it.
   autoTrack: attempt(() => exercise(WriteWatch.track(new ArrayBuffer(6 * page, { maxByteLength: 6 * page }), { mechanism: 'auto' }))),
 };
+// A memory that starts empty and grows: nothing past its committed bytes is read (its
+// reservation is PROT_NONE), also where PAGEMAP_SCAN cannot say which pages are populated.
+out.emptyGrows = attempt(() => {
+  const memory = new WebAssembly.Memory({ initial: 0, maximum: 2 });
+  const ww = WriteWatch.track(memory, { mechanism: 'compare' });
+  const before = ww.get();
+  memory.grow(1);
+  new Uint8Array(memory.buffer)[3 * page + 1] = 1; // a page of the grown part
+  const r = { before, after: ww.get({ reset: true }), again: ww.get() };
+  ww.close();
+  return r;
+});
 const base = w.virtualAlloc(0n, 0x10000, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
 out.win32 = { base: String(base), lastError: w.getLastError() };
 if (base !== 0n) w.virtualFree(base, 0, w.MEM_RELEASE);

@@ -38,7 +38,8 @@ export class CompareTracker implements Tracker {
     this.#end = end;
     this.#page = page;
     this.#owns = owns;
-    this.#shadow = Shadow.map(end - start, start);
+    // At least a page: a growable target may start empty, and its shadow grows with it.
+    this.#shadow = Shadow.map(Math.max(end - start, page), start);
     if (baseline) {
       try {
         // Copies only what differs from the zero-filled shadow: zero pages of the target cost no RSS.
