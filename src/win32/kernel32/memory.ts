@@ -1,0 +1,128 @@
+/**
+ * VirtualAlloc, VirtualFree, VirtualProtect and VirtualQuery on Windows: kernel32's own calls with
+ * writewatch/win32's JS shapes (addresses bigint, `{ value }` boxes, null for NULL) and the same
+ * JS argument checks as the Linux emulation (../args.ts). Return values and last errors are
+ * kernel32's; the only bookkeeping is the table of allocations viewMemory needs (regions.ts).
+ */
+import { kernel32 } from '../../sys/kernel32/raw.js';
+import { MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '../../sys/kernel32/abi.js';
+import { InvalidArgTypeError } from '../../errors.js';
+import { checkAddress, checkBox, checkDword, checkSize, probe, UNWRITABLE, type Box } from '../args.js';
+import { ERROR_NOACCESS, MEM_RELEASE } from '../constants.js';
+import { plainBox } from './out-params.js';
+import { noteAllocated, noteReleased } from './regions.js';
+
+/** VirtualAlloc: the base, or 0n with kernel32's last error. */
+export function virtualAlloc(address: bigint, size: number, allocationType: number, protect: number): bigint {
+  const addr = checkAddress('address', address);
+  checkSize('size', size);
+  checkDword('allocationType', allocationType);
+  checkDword('protect', protect);
+  const k = kernel32();
+  const p = k.VirtualAlloc(addr === 0n ? null : addr, size, allocationType, protect);
+  if (p === null) return 0n;
+  noteAllocated(p); // VirtualQuery only: succeeds, the last error stays as VirtualAlloc left it
+  return p;
+}
+
+/** VirtualFree: true, or false with kernel32's last error. MEM_RELEASE detaches the allocation's views. */
+export function virtualFree(address: bigint, size: number, freeType: number): boolean {
+  const addr = checkAddress('address', address);
+  checkSize('size', size);
+  checkDword('freeType', freeType);
+  if (kernel32().VirtualFree(addr, size, freeType) === 0) return false;
+  // Released: no JS ran since, and none runs before the views are detached.
+  if (freeType === MEM_RELEASE) noteReleased(Number(addr));
+  return true;
+}
+
+const oldScratch = new Uint32Array(1);
+
+/**
+ * VirtualProtect. `oldProtect` null, or a box that cannot be written (an unwritable pointer), goes
+ * to kernel32 as NULL: it fails with 998 and changes nothing. On success `oldProtect.value` gets
+ * the first page's previous protection, stored last; should that store throw all the same (a setter
+ * that passed the probe), the pages get their protections back and the call fails with 998.
+ */
+export function virtualProtect(address: bigint, size: number, newProtect: number, oldProtect: Box | null): boolean {
+  const addr = checkAddress('address', address);
+  checkSize('size', size);
+  checkDword('newProtect', newProtect);
+  const old = checkBox('oldProtect', oldProtect);
+  const k = kernel32();
+  const out = old !== null && probe(old) !== UNWRITABLE ? old : null;
+  // A store that may throw needs the protections it would have to put back (run by run).
+  const before = out !== null && !plainBox(out) ? protections(addr, size) : null;
+  if (k.VirtualProtect(addr, size, newProtect, out === null ? null : oldScratch) === 0) return false;
+  const previous = oldScratch[0];
+  try {
+    out!.value = previous;
+    return true;
+  } catch {
+    for (const [start, length, protect] of before ?? []) k.VirtualProtect(start, length, protect, oldScratch);
+    k.SetLastError(ERROR_NOACCESS);
+    return false;
+  }
+}
+
+const mbi = new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE);
+const mbiView = new DataView(mbi);
+
+/** The protection runs [start, length, protect] covering the pages of [address, address + size), by VirtualQuery. */
+function protections(address: bigint, size: number): [bigint, number, number][] {
+  const k = kernel32();
+  const runs: [bigint, number, number][] = [];
+  const page = 0x1000n;
+  let at = address - (address % page);
+  const end = address + BigInt(size);
+  do {
+    if (k.VirtualQuery(at, mbi, MEMORY_BASIC_INFORMATION_SIZE) !== MEMORY_BASIC_INFORMATION_SIZE) break;
+    const next = mbiView.getBigUint64(MBI.BaseAddress, true) + mbiView.getBigUint64(MBI.RegionSize, true);
+    const stop = next < end ? next : end;
+    runs.push([at, Number(stop - at), mbiView.getUint32(MBI.Protect, true)]);
+    at = next;
+  } while (at < end);
+  return runs;
+}
+
+/** What VirtualQuery fills: MEMORY_BASIC_INFORMATION with Windows' field names in camelCase. */
+export interface MemoryBasicInformation {
+  baseAddress: bigint;
+  allocationBase: bigint;
+  allocationProtect: number;
+  regionSize: number;
+  state: number;
+  protect: number;
+  type: number;
+}
+
+/**
+ * VirtualQuery: fills `info` and returns 48 (sizeof(MEMORY_BASIC_INFORMATION)), or 0 with
+ * kernel32's last error (87 past the user address space). `info` null is a NULL buffer: 998. The
+ * fields are stored after kernel32 returned; a store that throws (an unwritable pointer) is 0, 998.
+ */
+export function virtualQuery(address: bigint, info: MemoryBasicInformation | null): number {
+  const addr = checkAddress('address', address);
+  if (info !== null && (typeof info !== 'object' || info === undefined)) {
+    throw new InvalidArgTypeError('info', 'an object or null', info);
+  }
+  const k = kernel32();
+  const n = k.VirtualQuery(addr, info === null ? null : mbi, MEMORY_BASIC_INFORMATION_SIZE);
+  if (n === 0 || info === null) return n;
+  const r: MemoryBasicInformation = {
+    baseAddress: mbiView.getBigUint64(MBI.BaseAddress, true),
+    allocationBase: mbiView.getBigUint64(MBI.AllocationBase, true),
+    allocationProtect: mbiView.getUint32(MBI.AllocationProtect, true),
+    regionSize: Number(mbiView.getBigUint64(MBI.RegionSize, true)),
+    state: mbiView.getUint32(MBI.State, true),
+    protect: mbiView.getUint32(MBI.Protect, true),
+    type: mbiView.getUint32(MBI.Type, true),
+  };
+  try {
+    Object.assign(info, r);
+  } catch {
+    k.SetLastError(ERROR_NOACCESS);
+    return 0;
+  }
+  return n;
+}
