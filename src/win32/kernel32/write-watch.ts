@@ -14,16 +14,22 @@
  * User code runs only before the call (the boxes are probed: their `value` read once and written
  * back) and after it (the stores, last, from locals: a setter that calls in again cannot disturb
  * this call's results). A store that throws all the same is undone (the boxes and array entries
- * get their values back) and the call fails with 998; pages the call reset stay reset, since
- * Windows has no way to make a page read as written without writing it.
+ * get their values back) and the call fails with 998, with nothing reset: Windows cannot make a
+ * page read as written again without writing it, so when a store could throw (a bigint[], a box
+ * with a setter or a Proxy) WRITE_WATCH_FLAG_RESET is done in two steps: the get without reset,
+ * the stores, then ResetWriteWatch of exactly the pages returned, run by run. A write racing with
+ * that is still never lost: it lands either on a page this call returns (whose contents the
+ * caller reads after the call) or on one it does not reset (reported by the next call).
  */
 import { types } from 'node:util';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 import { typedArrayLength } from '../../writewatch/intrinsics.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
-import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED } from '../constants.js';
+import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from '../constants.js';
 import { plainBox } from './out-params.js';
 
+/** x64 Windows' page: GetWriteWatch's granularity there. */
+const PAGE = 4096;
 /** GetCurrentProcess(): the pseudo-handle of the calling process. */
 const CURRENT_PROCESS = -1;
 const TWO32 = 4294967296;
@@ -99,8 +105,13 @@ function forward(nt: boolean, flags: number, base: bigint, size: number, out: Bi
       else addresses = new BigUint64Array(cap);
     }
   }
+  // Stores that cannot throw: the caller's typed array (written by Windows) and plain boxes.
+  const safe = addresses !== null && typed && plainBox(cnt!) && plainBox(gran!);
   // The typed array is written in place by Windows: what to put back should a box's store throw.
-  const before = typed && addresses !== null && !(plainBox(cnt!) && plainBox(gran!)) ? (out as BigUint64Array).slice(0, cap) : null;
+  const before = typed && addresses !== null && !safe ? (out as BigUint64Array).slice(0, cap) : null;
+  // Reset after the stores succeeded, and only then (see the header): flags 0 to Windows now.
+  const resetAfter = !safe && addresses !== null && flags === WRITE_WATCH_FLAG_RESET;
+  if (resetAfter) flags = 0;
   if (cap >= 0) {
     count32[0] = cap % TWO32;
     count32[1] = Math.floor(cap / TWO32);
@@ -116,6 +127,8 @@ function forward(nt: boolean, flags: number, base: bigint, size: number, out: Bi
   const n = count32[0] + count32[1] * TWO32;
   const g = granCell[0];
   const values = typed ? null : Array.from(addresses!.subarray(0, n));
+  // The pages to reset, kept apart from the caller's array, which a setter may reach and change.
+  const toReset = resetAfter ? (values ?? Array.from(addresses!.subarray(0, n))) : null;
   let oldGran: number | undefined;
   let step = 0;
   try {
@@ -125,7 +138,6 @@ function forward(nt: boolean, flags: number, base: bigint, size: number, out: Bi
     gran!.value = g;
     step = 2;
     if (values) copyOutArray(out as bigint[], values);
-    return 0;
   } catch {
     try {
       if (step >= 1) cnt!.value = cap;
@@ -138,6 +150,24 @@ function forward(nt: boolean, flags: number, base: bigint, size: number, out: Bi
     k.SetLastError(ERROR_NOACCESS);
     return WRITE_WATCH_FAILED;
   }
+  if (toReset) resetPages(toReset);
+  return 0;
+}
+
+/**
+ * ResetWriteWatch of the pages given (ascending page addresses), one call per run of adjacent
+ * pages. The last error is kept: this is the tail of a call that succeeded.
+ */
+function resetPages(pages: bigint[]): void {
+  const k = kernel32();
+  const saved = k.GetLastError();
+  for (let i = 0; i < pages.length; ) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1] + BigInt(PAGE)) j++;
+    k.ResetWriteWatch(pages[i], (j - i) * PAGE);
+    i = j;
+  }
+  k.SetLastError(saved);
 }
 
 /** NtGetWriteWatch(GetCurrentProcess(), …): an NTSTATUS; the last error is not touched. */
