@@ -15,7 +15,7 @@ import * as forward from '../src/win32/kernel32/index.js';
 import { kernel32 } from '../src/sys/kernel32/raw.js';
 import { windowsVersion } from '../src/sys/kernel32/system.js';
 import { describeKernel, PAGE } from './support/kernel.js';
-import { cases, expectedOn, invalidParameters, type Ctx, type Host } from './support/write-watch-cases.js';
+import { cases, expectedOn, invalidParameters, type Ctx, type Host, type Win32 } from './support/write-watch-cases.js';
 
 const onWindows = process.platform === 'win32';
 const host: Host = onWindows ? (windowsVersion().wine !== null ? 'wine' : 'windows') : 'linux';
@@ -49,6 +49,10 @@ describeKernel(`22 test_write_watch through writewatch/win32 on ${hostName}`, ()
   it('the host is the one the table is about (on Windows, kernel32 answers; Wine says which Wine)', () => {
     if (onWindows) expect(windowsVersion().text).toMatch(/^Windows 10\.0\.\d+( \(Wine \d+\.\d+.*\))?$/);
     expect(['windows', 'wine', 'linux']).toContain(host);
+    // The one switch in src/win32/index.ts: kernel32 itself on Windows, the emulation elsewhere.
+    const picked = [w.getLastError, w.setLastError, w.virtualAlloc, w.virtualFree, w.virtualProtect, w.getWriteWatch, w.resetWriteWatch, w.ntGetWriteWatch, w.ntResetWriteWatch, w.viewMemory];
+    const forwarders = [forward.getLastError, forward.setLastError, forward.virtualAlloc, forward.virtualFree, forward.virtualProtect, forward.getWriteWatch, forward.resetWriteWatch, forward.ntGetWriteWatch, forward.ntResetWriteWatch, forward.viewMemory];
+    expect(picked.map((f, i) => f === forwarders[i])).toEqual(picked.map(() => onWindows));
   });
 
   for (const c of cases) {
@@ -59,6 +63,32 @@ describeKernel(`22 test_write_watch through writewatch/win32 on ${hostName}`, ()
       if (why) expect(answer).not.toEqual(c.windows);
     });
   }
+
+  it('negative controls: the table catches a GetWriteWatch that drops RESET, or resets past the count', async () => {
+    const named = (name: string) => cases.find((c) => c.name.startsWith(name))!;
+    const broken = (getWriteWatch: Win32['getWriteWatch']): Ctx => ({ ...ctx, w: { ...w, getWriteWatch } });
+    const dropsReset: Win32['getWriteWatch'] = (flags, ...rest) => w.getWriteWatch(flags & ~w.WRITE_WATCH_FLAG_RESET, ...rest);
+    // Asks for every page (resetting them all with RESET) and hands back only the first count.value.
+    const resetsAll: Win32['getWriteWatch'] = (flags, base, size, addresses, count, gran) => {
+      const all = new BigUint64Array(1 << 12);
+      const got = { value: all.length };
+      const r = w.getWriteWatch(flags, base, size, all, got, gran);
+      if (r === 0) {
+        const n = Math.min(got.value, count!.value);
+        for (let i = 0; i < n; i++) addresses![i] = all[i];
+        count!.value = n;
+      }
+      return r;
+    };
+    for (const [name, variant] of [
+      ['one write reports its page', dropsReset],
+      ['more written pages than the count', resetsAll],
+    ] as const) {
+      const c = named(name);
+      expect(await c.run(broken(variant)), name).not.toEqual(expectedOn(c, host).answer);
+      expect(await c.run(ctx), name).toEqual(expectedOn(c, host).answer);
+    }
+  });
 
   it('argument errors, each with its last error, the granularity untouched (C1-C11 [W])', () => {
     const base = ctx.alloc(16);
