@@ -247,6 +247,62 @@ describeKernel(`22 writewatch/win32's JS layer on ${hostName}`, () => {
   });
 });
 
+describeKernel(`22 MEM_RELEASE while a view is reachable, on ${hostName}`, () => {
+  /** Released allocations still held for views: the emulation's placeholders, or the forwarding's held regions. */
+  const heldNow = async () => (onWindows ? forward.heldCount() : (await import('../src/memory/mapping.js')).heldMappings());
+  const collect = async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    // Work-counted: a few collections, each followed by a turn of the event loop for the finalizers.
+    for (let i = 0; i < 10 && (await heldNow()) > 0; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+
+  it('crypto.randomFill into a view, MEM_RELEASE on the same tick: no crash, the fill lands in held memory, the view detached', async () => {
+    const { randomFill } = await import('node:crypto');
+    await collect();
+    expect(await heldNow()).toBe(0);
+    const size = 16 << 20;
+    const b = w.virtualAlloc(0n, size, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(b).not.toBe(0n);
+    const view = new Uint8Array(w.viewMemory(b, size));
+    const done = new Promise<Error | null>((resolve) => randomFill(view, (err) => resolve(err)));
+    w.setLastError(0x77);
+    expect(w.virtualFree(b, 0, w.MEM_RELEASE)).toBe(true);
+    expect(w.getLastError()).toBe(0x77); // a release that succeeded
+    expect(view.byteLength).toBe(0);
+    expect(await done).toBeNull();
+    // For Windows the memory is free: the calls answer as for free memory...
+    const addrs = new BigUint64Array(4);
+    w.setLastError(0);
+    expect(w.getWriteWatch(0, b, PAGE, addrs, { value: 4 }, { value: 0 })).toBe(0xffffffff);
+    expect(w.getLastError()).toBe(87);
+    expect(w.virtualFree(b, 0, w.MEM_RELEASE)).toBe(false);
+    expect(w.getLastError()).toBe(87);
+    expect(w.virtualAlloc(b, PAGE, w.MEM_COMMIT, w.PAGE_READWRITE)).toBe(0n);
+    expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS);
+    expect(codeOf(() => w.viewMemory(b, 1))).toBe('ERR_OUT_OF_RANGE');
+    // ...but the range is not given out again while the view object is reachable.
+    expect(w.virtualAlloc(b, size, w.MEM_RESERVE, w.PAGE_NOACCESS)).toBe(0n);
+    expect(w.getLastError()).toBe(w.ERROR_INVALID_ADDRESS);
+    expect(await heldNow()).toBe(1);
+    if (onWindows) {
+      const info = {} as forward.MemoryBasicInformation;
+      expect(forward.virtualQuery(b + P, info)).toBe(48);
+      expect(info).toMatchObject({ baseAddress: b + P, allocationBase: 0n, state: 0x10000 });
+    }
+  });
+
+  it('the held range is let go once its views were collected', async () => {
+    await collect();
+    expect(await heldNow()).toBe(0);
+  });
+});
+
 if (onWindows) {
   describe('22 the forwarding layer on Windows: VirtualQuery, GetSystemInfo, the allocation table', () => {
     it('getSystemInfo: 4 KiB pages, 64 KiB granularity, the user address range, processors', () => {

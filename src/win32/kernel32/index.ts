@@ -8,4 +8,4 @@ export { virtualAlloc, virtualFree, virtualProtect, virtualQuery, type MemoryBas
 export { getWriteWatch, resetWriteWatch, ntGetWriteWatch, ntResetWriteWatch } from './write-watch.js';
 export { getSystemInfo, type SystemInfo } from './system-info.js';
 export { viewMemory } from './view.js';
-export { regionCount } from './regions.js';
+export { heldCount, regionCount } from './regions.js';

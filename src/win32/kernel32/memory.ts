@@ -8,9 +8,13 @@ import { kernel32 } from '../../sys/kernel32/raw.js';
 import { MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '../../sys/kernel32/abi.js';
 import { InvalidArgTypeError } from '../../errors.js';
 import { checkAddress, checkBox, checkDword, checkSize, probe, UNWRITABLE, type Box } from '../args.js';
-import { ERROR_NOACCESS, MEM_RELEASE } from '../constants.js';
+import { ERROR_INVALID_ADDRESS, ERROR_NOACCESS, MEM_RELEASE, MEM_RESERVE } from '../constants.js';
 import { plainBox } from './out-params.js';
-import { noteAllocated, noteReleased } from './regions.js';
+import { heldOverlaps, holdRelease, noteAllocated, noteReleased } from './regions.js';
+
+/** Where a call on memory held for views (regions.ts) goes instead: NULL, which Windows answers as free memory. */
+const FREE = 0n;
+const MEM_FREE = 0x10000;
 
 /** VirtualAlloc: the base, or 0n with kernel32's last error. */
 export function virtualAlloc(address: bigint, size: number, allocationType: number, protect: number): bigint {
@@ -19,6 +23,11 @@ export function virtualAlloc(address: bigint, size: number, allocationType: numb
   checkDword('allocationType', allocationType);
   checkDword('protect', protect);
   const k = kernel32();
+  // Committing into memory released but held for views: for Windows that memory is free (487).
+  if (addr !== 0n && size !== 0 && !(allocationType & MEM_RESERVE) && heldOverlaps(addr, size)) {
+    k.SetLastError(ERROR_INVALID_ADDRESS);
+    return 0n;
+  }
   const p = k.VirtualAlloc(addr === 0n ? null : addr, size, allocationType, protect);
   if (p === null) return 0n;
   noteAllocated(p); // VirtualQuery only: succeeds, the last error stays as VirtualAlloc left it
@@ -30,7 +39,9 @@ export function virtualFree(address: bigint, size: number, freeType: number): bo
   const addr = checkAddress('address', address);
   checkSize('size', size);
   checkDword('freeType', freeType);
-  if (kernel32().VirtualFree(addr, size, freeType) === 0) return false;
+  // A release while a view object is reachable is held until it is collected (regions.ts says why).
+  if (freeType === MEM_RELEASE && size === 0 && holdRelease(Number(addr))) return true;
+  if (kernel32().VirtualFree(heldOverlaps(addr, size) ? FREE : addr, size, freeType) === 0) return false;
   // Released: no JS ran since, and none runs before the views are detached.
   if (freeType === MEM_RELEASE) noteReleased(Number(addr));
   return true;
@@ -53,7 +64,7 @@ export function virtualProtect(address: bigint, size: number, newProtect: number
   const out = old !== null && probe(old) !== UNWRITABLE ? old : null;
   // A store that may throw needs the protections it would have to put back (run by run).
   const before = out !== null && !plainBox(out) ? protections(addr, size) : null;
-  if (k.VirtualProtect(addr, size, newProtect, out === null ? null : oldScratch) === 0) return false;
+  if (k.VirtualProtect(heldOverlaps(addr, size) ? FREE : addr, size, newProtect, out === null ? null : oldScratch) === 0) return false;
   const previous = oldScratch[0];
   try {
     out!.value = previous;
@@ -109,7 +120,19 @@ export function virtualQuery(address: bigint, info: MemoryBasicInformation | nul
   const k = kernel32();
   const n = k.VirtualQuery(addr, info === null ? null : mbi, MEMORY_BASIC_INFORMATION_SIZE);
   if (n === 0 || info === null) return n;
-  const r: MemoryBasicInformation = {
+  const h = heldOverlaps(addr, 1);
+  const r = h ? freeInfo(addr, h.end) : readInfo();
+  try {
+    Object.assign(info, r);
+  } catch {
+    k.SetLastError(ERROR_NOACCESS);
+    return 0;
+  }
+  return n;
+}
+
+function readInfo(): MemoryBasicInformation {
+  return {
     baseAddress: mbiView.getBigUint64(MBI.BaseAddress, true),
     allocationBase: mbiView.getBigUint64(MBI.AllocationBase, true),
     allocationProtect: mbiView.getUint32(MBI.AllocationProtect, true),
@@ -118,11 +141,10 @@ export function virtualQuery(address: bigint, info: MemoryBasicInformation | nul
     protect: mbiView.getUint32(MBI.Protect, true),
     type: mbiView.getUint32(MBI.Type, true),
   };
-  try {
-    Object.assign(info, r);
-  } catch {
-    k.SetLastError(ERROR_NOACCESS);
-    return 0;
-  }
-  return n;
+}
+
+/** What Windows says of free memory, for an address in an allocation released but held for views. */
+function freeInfo(address: bigint, end: number): MemoryBasicInformation {
+  const page = address - (address % 0x1000n);
+  return { baseAddress: page, allocationBase: 0n, allocationProtect: 0, regionSize: end - Number(page), state: MEM_FREE, protect: 1 /* PAGE_NOACCESS */, type: 0 };
 }

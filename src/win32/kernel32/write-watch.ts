@@ -27,6 +27,7 @@ import { typedArrayLength } from '../../writewatch/intrinsics.js';
 import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
 import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from '../constants.js';
 import { plainBox } from './out-params.js';
+import { heldOverlaps } from './regions.js';
 
 /** x64 Windows' page: GetWriteWatch's granularity there. */
 const PAGE = 4096;
@@ -117,6 +118,8 @@ function forward(nt: boolean, flags: number, base: bigint, size: number, out: Bi
     count32[1] = Math.floor(cap / TWO32);
   }
   const k = kernel32();
+  // Memory released but held for views is free for Windows: NULL gets its answer, in its order.
+  if (heldOverlaps(base, size)) base = 0n;
   const countPtr = cap >= 0 ? countCell : null;
   const granPtr = cap >= 0 ? granCell : null;
   const r = nt
@@ -210,12 +213,12 @@ export function getWriteWatch(
 export function ntResetWriteWatch(base: bigint, size: number): number {
   const b = checkAddress('base', base);
   checkSize('size', size);
-  return kernel32().NtResetWriteWatch(CURRENT_PROCESS, b, size);
+  return kernel32().NtResetWriteWatch(CURRENT_PROCESS, heldOverlaps(b, size) ? 0n : b, size);
 }
 
 /** ResetWriteWatch: 0, or 0xFFFFFFFF with the last error 87. */
 export function resetWriteWatch(base: bigint, size: number): number {
   const b = checkAddress('base', base);
   checkSize('size', size);
-  return kernel32().ResetWriteWatch(b, size);
+  return kernel32().ResetWriteWatch(heldOverlaps(b, size) ? 0n : b, size);
 }
