@@ -9,12 +9,15 @@
  * emulation has it too: the JS argument checks, out-parameters that cannot be written, the last
  * error, viewMemory; and on Windows VirtualQuery and GetSystemInfo, which the emulation lacks yet.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as w from '../src/win32/index.js';
 import * as forward from '../src/win32/kernel32/index.js';
 import { kernel32 } from '../src/sys/kernel32/raw.js';
 import { windowsVersion } from '../src/sys/kernel32/system.js';
 import { describeKernel, PAGE } from './support/kernel.js';
+import { CHILD_TIMEOUT } from './support/machine.js';
 import { cases, expectedOn, invalidParameters, type Ctx, type Host, type Win32 } from './support/write-watch-cases.js';
 
 const onWindows = process.platform === 'win32';
@@ -334,7 +337,27 @@ if (onWindows) {
       expect(info.state).toBe(0x10000); // MEM_FREE
     });
 
-    it('the table forgets a released allocation, and one released behind its back (its views detached)', () => {
+    const script = fileURLToPath(new URL('./native/win32-release-filling.mjs', import.meta.url));
+  const runFilling = (mode: string) => {
+    const r = spawnSync(process.execPath, ['--expose-gc', script, mode], { encoding: 'utf8', timeout: CHILD_TIMEOUT });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it('randomFill of 256 MiB, MEM_RELEASE on the same tick, three rounds, in a child: no crash', () => {
+    const ok = runFilling('library');
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual([0, 1, 2].map(() => ({ released: true, err: null, lengthAfter: 0 })));
+  });
+
+  // The negative control crashes a child on purpose; under Wine 8 the crash starts winedbg, and
+  // vitest's worker then sometimes never finishes (two of three vitest runs here): opt-in, not in the subset.
+  it.runIf(process.env.WW_CRASH_CONTROLS === '1')('negative control: releasing at once (no hold) kills the child filling the view', () => {
+    const control = runFilling('direct');
+    expect(control.status).not.toBe(0);
+    expect(control.stdout).toBe('');
+  });
+
+  it('the table forgets a released allocation, and one released behind its back (its views detached)', () => {
       const before = forward.regionCount();
       const b = ctx.alloc(4);
       expect(forward.regionCount()).toBe(before + 1);

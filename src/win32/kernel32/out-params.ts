@@ -19,8 +19,3 @@ export function plainBox(box: Box): boolean {
   const d = Object.getOwnPropertyDescriptor(box, 'value');
   return d !== undefined && 'value' in d && d.writable === true;
 }
-
-/** A plain array whose stores cannot run user code (no Proxy, not frozen, no accessors in range). */
-export function plainArray(a: unknown[]): boolean {
-  return !types.isProxy(a) && Object.isExtensible(a) && Object.getPrototypeOf(a) === Array.prototype;
-}
