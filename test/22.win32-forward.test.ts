@@ -304,6 +304,21 @@ describeKernel(`22 MEM_RELEASE while a view is reachable, on ${hostName}`, () =>
     await collect();
     expect(await heldNow()).toBe(0);
   });
+
+  it.runIf(onWindows && typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function')(
+    'a view moved by transfer() before MEM_RELEASE: the memory it reaches stays held for good, writable',
+    async () => {
+      await collect();
+      const b = ctx.alloc(4);
+      const moved = (w.viewMemory(b, 4 * PAGE) as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+      expect(ctx.free(b)).toBe(true);
+      await collect();
+      expect(await heldNow()).toBe(1); // pinned: nothing says when `moved` dies
+      const u8 = new Uint8Array(moved);
+      u8[3 * PAGE + 1] = 5; // no fault: fresh pages behind it
+      expect(u8[3 * PAGE + 1]).toBe(5);
+    },
+  );
 });
 
 if (onWindows) {

@@ -16,6 +16,12 @@
  * call answers for the held range as Windows answers for freed memory (see heldOverlaps), except
  * that reserving there again fails (487) until it is let go, as on Linux.
  *
+ * Node 22+ adds a way to reach the memory through a buffer this table never saw: a full-length
+ * `view.transfer()` makes a new ArrayBuffer over the same memory and detaches the view, and nothing
+ * says when the new one dies. So every view handed out is held strongly while the allocation lives,
+ * and checked at release: a view someone else detached was transferred, and the allocation stays
+ * held (fresh zero pages) for the life of the process. The same rule as src/memory's views.
+ *
  * Per thread, like every JS module: a view of another worker's allocation is refused
  * (ERR_OUT_OF_RANGE), since that worker's virtualFree could not detach it.
  */
@@ -37,7 +43,13 @@ export interface Region {
   live: number;
   /** Released by virtualFree, kept until `live` drops to 0. */
   held: boolean;
+  /** Every view handed out, held while the allocation lives, so that a transfer() is seen at release. */
+  handed: Set<ArrayBuffer>;
+  /** A buffer this table never saw may reach the memory: never released. */
+  pinned: boolean;
 }
+
+const byteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
 
 /** Sorted by base; never overlapping (stale entries are dropped when a new one overlaps them). */
 const regions: Region[] = [];
@@ -47,7 +59,7 @@ const held: Region[] = [];
 const collected = new FinalizationRegistry<{ r: Region; ref: WeakRef<ArrayBuffer> }>(({ r, ref }) => {
   r.views.delete(ref);
   r.live--;
-  if (r.live === 0 && r.held) letGo(r);
+  if (r.live === 0 && r.held && !r.pinned) letGo(r);
 });
 
 const mbi = new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE);
@@ -80,6 +92,7 @@ function dropAt(i: number): void {
     if (ab) detach(ab);
   }
   r.views.clear();
+  r.handed.clear();
 }
 
 /**
@@ -96,7 +109,7 @@ export function noteAllocated(address: bigint): void {
   while (query(end) && allocationBase() === base && mbiView.getUint32(MBI.State, true) !== MEM_FREE) end = regionEnd();
   for (let i = regions.length - 1; i >= 0; i--) if (regions[i].base < end && base < regions[i].end) dropAt(i);
   const at = -(indexOfBase(base) + 1);
-  regions.splice(at, 0, { base, end, views: new Set(), live: 0, held: false });
+  regions.splice(at, 0, { base, end, views: new Set(), live: 0, held: false, handed: new Set(), pinned: false });
 }
 
 /** After a successful VirtualFree(MEM_RELEASE) of `base`: detaches the allocation's views, forgets it. */
@@ -117,6 +130,9 @@ export function holdRelease(base: number): boolean {
   const r = regions[i];
   if (r.live === 0 || !stillAllocated(r)) return false;
   regions.splice(i, 1);
+  // A handed-out view found detached was detached by someone else: transferred (its length was > 0).
+  for (const ab of r.handed) if (byteLength.call(ab) === 0) r.pinned = true;
+  r.handed.clear();
   for (const ref of r.views) {
     const ab = ref.deref();
     if (ab) detach(ab);
@@ -131,7 +147,7 @@ export function holdRelease(base: number): boolean {
   k.SetLastError(saved);
   r.held = true;
   held.push(r);
-  debug('MEM_RELEASE 0x%s held until %d views are collected', r.base.toString(16), r.live);
+  debug('MEM_RELEASE 0x%s held %s', r.base.toString(16), r.pinned ? 'for good (a view was transferred)' : `until ${r.live} views are collected`);
   return true;
 }
 
@@ -192,6 +208,7 @@ export function viewOf(r: Region, address: number, size: number): ArrayBuffer {
   const ab = koffi.view(BigInt(address), size) as ArrayBuffer;
   const ref = new WeakRef(ab);
   r.views.add(ref);
+  r.handed.add(ab);
   r.live++;
   collected.register(ab, { r, ref });
   return ab;
