@@ -27,6 +27,13 @@ export interface Kernel32 {
   GetSystemInfo(lpSystemInfo: Ptr): void;
   GetLastError(): number;
   SetLastError(dwErrCode: number): void;
+  /**
+   * ntdll: NTSTATUS NtGetWriteWatch / NtResetWriteWatch, what kernelbase's GetWriteWatch and
+   * ResetWriteWatch call (ProcessHandle -1n: GetCurrentProcess()'s pseudo-handle). The status is
+   * read unsigned, as ntstatus.h writes it (0xC0000005). They never touch the last error.
+   */
+  NtGetWriteWatch(ProcessHandle: bigint | number, Flags: number, BaseAddress: number | bigint, RegionSize: number, UserAddressArray: Ptr, EntriesInUserAddressArray: Ptr, Granularity: Ptr): number;
+  NtResetWriteWatch(ProcessHandle: bigint | number, BaseAddress: number | bigint, RegionSize: number): number;
   /** ntdll: NTSTATUS RtlGetVersion(RTL_OSVERSIONINFOW *): the true version, unlike GetVersionEx. */
   RtlGetVersion(lpVersionInformation: Ptr): number;
   /** ntdll's Wine-only export ("8.0"), null on Windows. */
@@ -75,6 +82,11 @@ function load(): Kernel32 {
     GetSystemInfo: f(k32, 'void GetSystemInfo(void *lpSystemInfo)'),
     GetLastError: f(k32, 'uint32_t GetLastError()'),
     SetLastError: f(k32, 'void SetLastError(uint32_t dwErrCode)'),
+    NtGetWriteWatch: f(
+      ntdll,
+      'uint32_t NtGetWriteWatch(intptr_t ProcessHandle, uint32_t Flags, uintptr_t BaseAddress, size_t RegionSize, void *UserAddressArray, void *EntriesInUserAddressArray, void *Granularity)',
+    ),
+    NtResetWriteWatch: f(ntdll, 'uint32_t NtResetWriteWatch(intptr_t ProcessHandle, uintptr_t BaseAddress, size_t RegionSize)'),
     RtlGetVersion: f(ntdll, 'int32_t RtlGetVersion(void *lpVersionInformation)'),
     wine_get_version: wineGetVersion,
   };
