@@ -2,7 +2,9 @@
 # with CI=true (a supported kernel) or the unsupported-path checks (a kernel without the
 # features), then get+reset of 1 GiB at 1 % against the C loop. Lines starting with "@@WW " are
 # the results the host's table is made of. Exit 0 when the kernel's verdict is as it must be.
-# Environment (from the host): WW_VITEST_ARGS (vitest arguments), WW_RATIO (0: skip the ratio).
+# Environment (from the host): WW_VITEST_ARGS (vitest arguments), WW_RATIO (0: skip the ratio),
+# WW_EXPECT (supported or unsupported: what the kernel list says this kernel is; the path taken is
+# that one, not the probe's, and a probe that disagrees fails; empty: the probe picks).
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" '{printf "%.0f", $1 - a}' /proc/uptime; }
 echo "@@WW uname=$(uname -r) machine=$(uname -m) node=$(node --version)"
@@ -12,6 +14,14 @@ cat /tmp/probe.json
 node scripts/kernels/guest/report.mjs probe /tmp/probe.json "$probe_rc"
 supported=$(node -p 'JSON.parse(require("node:fs").readFileSync("/tmp/probe.json", "utf8")).supported' 2>/dev/null)
 rc=0
+probed=unsupported; [ "$supported" = true ] && probed=supported
+if [ -n "${WW_EXPECT:-}" ]; then
+  # The list's expectation decides the path: a kernel that lost the features runs the whole suite
+  # and fails through the gate, instead of passing as an unsupported kernel.
+  echo "@@WW expect=$WW_EXPECT probed=$probed"
+  [ "$probed" = "$WW_EXPECT" ] || { echo "@@WW mismatch=the_probe_says_${probed},_the_kernel_list_expects_${WW_EXPECT}"; rc=1; }
+  supported=false; [ "$WW_EXPECT" = supported ] && supported=true
+fi
 REPORTERS="--reporter=default --reporter=./test/support/summary-reporter.ts --reporter=json --outputFile.json=/tmp/vitest.json"
 if [ "$supported" = true ]; then
   echo "=== suite (CI=true)"; t=$(up)
