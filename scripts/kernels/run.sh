@@ -141,7 +141,7 @@ for a in $archs; do
     tests="$(field passed) passed, $(field failed) failed, $(field skipped) skipped"
     [ -z "$(field passed)" ] && tests="no result"
     path=-
-    [ "$probe" = unsupported ] || [ "$EXPECT" = unsupported ] && path="unsupported path $(field unsupported_path), gate $(field gated) ($(field gate_failures) gated, $(field other_failures) other failures)"
+    [ -n "$(field unsupported_path)" ] && path="unsupported path $(field unsupported_path), gate $(field gated) ($(field gate_failures) gated, $(field other_failures) other failures)"
     ratio=-
     [ -n "$(field ratio_get)" ] && ratio="get $(field ratio_get), getInto $(field ratio_getInto)"
     # The verdict: the guest's exit status, and, checked here whatever the guest said, the probe
