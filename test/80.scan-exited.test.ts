@@ -2,15 +2,16 @@
  * Kernel differences `writewatch scan` must not depend on: a process that has exited (ESRCH on
  * most kernels, an empty answer on some: 6.12.95, 7.2.13, 7.3-rc7) is an error, never an empty
  * map; the label of a process is its program, not the main thread's name (Node 24 renames it
- * `MainThread`, 26 `node-MainThread`); addresses past 2^47 (5-level paging) are addresses.
+ * `MainThread`, 26 `node-MainThread`); addresses at the top of the user address space (past 2^47
+ * with 5-level paging or arm64's 52-bit VA) are addresses.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import koffi from 'koffi';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { CHILD_TIMEOUT } from './support/machine.js';
-import { MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
+import { CHILD_TIMEOUT, userAddressLimit } from './support/machine.js';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
 import { libc } from '../src/sys/libc/libc.js';
 import { PAGE_IS } from '../src/sys/pagemap/abi.js';
 import { addressSpaceAlive } from '../src/sys/pagemap/alive.js';
@@ -137,14 +138,22 @@ describeKernel('the process label of `writewatch scan`', () => {
   });
 });
 
-describeKernel('an address space past 2^47 (x86_64 5-level paging, arm64 52-bit VA)', () => {
-  it('a mapping placed as high as the kernel allows is scanned and queried like any other', () => {
+describeKernel('the top of the user address space (past 2^47 where it reaches further: x86_64 5-level paging, arm64 52-bit VA)', () => {
+  it('a mapping placed at the highest free pages is scanned and queried like any other, and lies past 2^47 wherever the space does', () => {
     const length = 8 * PAGE;
-    // A hint of 2^55: honoured where the user address space is that big (x86_64 with 5-level
-    // paging), the highest free place otherwise. Either way the address must work unchanged.
-    const p = libc().mmap(2n ** 55n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint;
+    // Placed, not hinted: the end of the user address space is found by probing (TASK_SIZE,
+    // support/machine.ts), and the mapping goes right below it (MAP_FIXED_NOREPLACE), lower by a
+    // few pages at a time if something is there already.
+    const limit = userAddressLimit();
+    let p = MAP_FAILED as bigint;
+    for (let below = 1; below <= 64 && p === MAP_FAILED; below++) {
+      p = libc().mmap(BigInt(limit - below * length), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) as bigint;
+    }
     expect(p).not.toBe(MAP_FAILED);
     cleanups.push(() => libc().munmap(p, length));
+    expect(Number(p) + length).toBeGreaterThan(limit - 65 * length);
+    console.log(`user address space ends at 2^${Math.log2(limit).toFixed(2)}; mapped at 0x${p.toString(16)}`);
+    if (limit > 2 ** 47 + 65 * length) expect(p).toBeGreaterThan(2n ** 47n); // the addresses this test is about
     const address = Number(p);
     expect(BigInt(address)).toBe(p); // page-aligned addresses below 2^56 are exact doubles
     const u8 = new Uint8Array(koffi.view(p, length));
