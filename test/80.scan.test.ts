@@ -29,6 +29,7 @@ import { PagemapQuery, type PagemapRegion } from '../src/sys/pagemap/query.js';
 import { closeFd, openPagemap } from '../src/sys/pagemap/raw.js';
 import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/sys/pagemap/residency.js';
 import { PAGE, PTES_PER_TABLE, describeKernel } from './support/kernel.js';
+import { eventually, lingering } from './support/wait.js';
 import { userAddressLimit } from './support/machine.js';
 
 const MADV_GUARD_INSTALL = 102;
@@ -368,7 +369,7 @@ describeKernel('PagemapQuery on real mappings', () => {
     cleanups.push(() => child.kill('SIGKILL'));
     await new Promise<void>((res) => child.stdout!.once('data', () => res()));
     child.kill('SIGSTOP');
-    await expect.poll(() => /^State:\s+T/m.test(readFileSync(`/proc/${child.pid}/status`, 'utf8')), { timeout: 60_000 }).toBe(true);
+    await eventually(() => /^State:\s+T/m.test(readFileSync(`/proc/${child.pid}/status`, 'utf8')));
     let res!: ReturnType<typeof scanResidency>, all!: Map<number, Record<string, number>>;
     for (let tries = 0; ; tries++) {
       res = scanResidency(child.pid!);
@@ -437,14 +438,14 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
   });
 
   it('reads another process, and fails with ESRCH once it has exited', async () => {
-    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const child = lingering();
     cleanups.push(() => child.kill('SIGKILL'));
     await new Promise((res) => child.once('spawn', res));
     // Wait for the exec: until then the child's maps are node's.
-    await expect.poll(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(), { timeout: 60_000 }).toBe('sleep');
+    await eventually(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'cat');
     // exec names the task before it records the new stack: until then maps has no [stack] line.
     const stackOf = () => readMaps(child.pid!).find((m) => m.pathname === '[stack]');
-    await expect.poll(() => stackOf() !== undefined, { timeout: 60_000 }).toBe(true);
+    await eventually(() => stackOf() !== undefined);
     using q = PagemapQuery.open(child.pid!, { anyOf: EXISTING, returnMask: 0 });
     const stack = stackOf()!;
     expect(q.count(stack.start, stack.end)).toBeGreaterThan(0);
