@@ -14,8 +14,9 @@
 # allocate() throws ERR_WRITEWATCH_UNSUPPORTED, and exactly the feature-gated tests fail
 # (guest/suite.sh). A kernel whose probe says otherwise than its expectation, or whose run skipped
 # more than its N, fails, however its tests went: a kernel that lost the features can never pass
-# as "the unsupported path". Without =EXPECT a kernel is only tried (its own probe picks the path;
-# the row says "unchecked") and, under CI=true, fails. Exit 0 when every kernel's verdict is right.
+# as "the unsupported path". ,la57 (x86_64) boots it with 5-level paging (QEMU -cpu max). Without
+# =EXPECT a kernel is only tried (its own probe picks the path; the row says "unchecked") and,
+# under CI=true, fails. Exit 0 when every kernel's verdict is right.
 #
 # The guest: 2 vCPUs, 4 GiB; a root image of busybox, node, a C toolchain (x86_64: the host's
 # gcc packages and node; arm64: Debian's arm64 gcc, libc and busybox, and the npm registry's
@@ -67,7 +68,7 @@ esac
 . "$HERE/host.sh"
 # shellcheck source=vm.sh
 . "$HERE/vm.sh"
-case " $* " in *" -h "*|*" --help "*) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case " $* " in *" -h "*|*" --help "*) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 mkdir -p "$WW_KVM/results"
 [ -f "$ROOT/dist/index.js" ] || die "no dist/: run npm run build (or npm test) first"
 
@@ -80,16 +81,17 @@ spec_of() {
     *) echo "$1" ;;
   esac
 }
-# expect_of KERNEL -> sets EXPECT (supported, unsupported or empty) and MAX_SKIPS
+# expect_of KERNEL -> sets EXPECT (supported, unsupported or empty), MAX_SKIPS and LA57 (x86_64:
+# ,la57 boots that kernel with 5-level paging, QEMU -cpu max, so the 56-bit address space is tested)
 expect_of() {
   local e='' f
-  EXPECT='' MAX_SKIPS=0
+  EXPECT='' MAX_SKIPS=0 LA57=
   case $1 in *=*) e=${1#*=} ;; esac
   [ -z "$e" ] && return 0
   IFS=, read -ra f <<< "$e"
   case ${f[0]} in supported | unsupported) EXPECT=${f[0]} ;; *) die "$1: the expectation is =supported or =unsupported, not =${f[0]}" ;; esac
   for e in "${f[@]:1}"; do
-    case $e in skips=[0-9]*) MAX_SKIPS=${e#skips=} ;; *) die "$1: unknown ,$e (,skips=N)" ;; esac
+    case $e in skips=[0-9]*) MAX_SKIPS=${e#skips=} ;; la57) LA57=1 ;; *) die "$1: unknown ,$e (,skips=N or ,la57)" ;; esac
   done
 }
 CI_MODE=false; case ${CI:-} in true | 1) CI_MODE=true ;; esac
@@ -132,7 +134,8 @@ for a in $archs; do
     cp "${WW_GUEST_CMD:-$HERE/guest/suite.sh}" "$res/cmd.sh"
     log "$k: booting $KVER ($a, $SMP vCPUs, $MEM); output in $res/out.log"
     t0=$(date +%s)
-    boot "$a" "$res/cmd.sh" "$res/env.sh" "$res/out.log" "$res/console.log"
+    if [ -n "$LA57" ]; then CPU=max boot "$a" "$res/cmd.sh" "$res/env.sh" "$res/out.log" "$res/console.log"
+    else boot "$a" "$res/cmd.sh" "$res/env.sh" "$res/out.log" "$res/console.log"; fi
     rc=$?
     wall=$(( $(date +%s) - t0 ))
     clean=$(tr -d '\r' < "$res/out.log" | sed 's/\x1b\[[0-9;]*m//g')
