@@ -26,17 +26,20 @@ REPORTERS="--reporter=default --reporter=./test/support/summary-reporter.ts --re
 if [ "$supported" = true ]; then
   echo "=== suite (CI=true)"; t=$(up)
   # shellcheck disable=SC2086
-  CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}
+  CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}; vitest_rc=$?
   # Under arm64 TCG, node itself has died twice in ~6 boots before any test result (SIGILL at
   # start; a V8 fatal error in LoadIC_Miss): an emulation crash, not a test outcome. Only when
   # the run left no report at all, run it once more and say so; failures are never retried.
   if [ ! -s /tmp/vitest.json ]; then
     echo "@@WW note=vitest_died_without_a_report:_run_again_once"
     # shellcheck disable=SC2086
-    CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}
+    CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}; vitest_rc=$?
   fi
   echo "suite took $(since "$t") s"
   node scripts/kernels/guest/report.mjs suite /tmp/vitest.json "$(since "$t")" || rc=1
+  # vitest's own verdict too: an unhandled error (a worker that died) fails the run, whatever the
+  # report's counts say.
+  [ "$vitest_rc" = 0 ] || { echo "@@WW vitest_exit=$vitest_rc"; rc=1; }
 else
   # The unsupported path: the probe explains, allocate() throws ERR_WRITEWATCH_UNSUPPORTED, and
   # CI=true keeps its meaning: every test needing the features fails through the gate (and only
