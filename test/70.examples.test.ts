@@ -228,7 +228,11 @@ describeKernel('70 examples: sqlite-snapshot', () => {
         expect(m, l).not.toBeNull();
         printed.set(Number(m![1]), { durable: !m![2], sha: m![3] });
       }
-      expect([...printed].filter(([, p]) => p.durable).map(([k]) => k)).toEqual(Array.from({ length: saves + 1 }, (_, i) => i));
+      // The kill is sent once save <saves> is durable and lands when it lands: a loaded machine's
+      // writer may make more saves durable first. Every one up to there, in order, none missing.
+      const durable = [...printed].filter(([, p]) => p.durable).map(([k]) => k);
+      expect(durable.length).toBeGreaterThanOrEqual(saves + 1);
+      expect(durable).toEqual(Array.from({ length: durable.length }, (_, i) => i));
       expect(lines.find((l) => l.startsWith('writer ended by'))).toMatch(/^writer ended by SIGKILL/);
       expect(lines.find((l) => l.startsWith('reopened:'))).toMatch(/integrity_check ok; .*: yes$/);
       expect(lines.at(-1)).toMatch(/^reopened after the crash, byte-exact: yes/);
