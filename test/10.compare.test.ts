@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe, WriteWatch } from '../src/index.js';
-import { kernel, PAGE } from './support/kernel.js';
+import { describeKernel, kernel, PAGE } from './support/kernel.js';
 
 const MiB = 1 << 20;
 const open: WriteWatch[] = [];
@@ -28,21 +28,86 @@ function compared(byteLength: number): WriteWatch {
 }
 const pages = (...ps: number[]) => ps.map((p) => p * PAGE);
 
+/**
+ * The content claims, each a scenario over a tracker, so that the negative controls below can run
+ * the very same checks over a broken variant and show they fail there.
+ */
+type Tracker = Pick<WriteWatch, 'buffer' | 'get' | 'reset'>;
+
+/** Stores of the bytes already there, and a change undone before the next call, are not changes. */
+function sameBytes(ww: Tracker): void {
+  const u8 = new Uint8Array(ww.buffer);
+  u8[PAGE] = 0; // zero over zero
+  new Uint8Array(ww.buffer, 2 * PAGE, PAGE).fill(0);
+  u8[3 * PAGE + 9] = 5;
+  u8[3 * PAGE + 9] = 0; // changed and changed back: the content is the baseline's
+  expect(ww.get()).toEqual([]);
+  u8[4 * PAGE + 1] = 5;
+  expect(ww.get({ reset: true })).toEqual(pages(4));
+  u8[4 * PAGE + 1] = 5; // the new baseline's value
+  expect(ww.get()).toEqual([]);
+  u8[4 * PAGE + 1] = 0; // back to zero is a change from the baseline
+  expect(ww.get()).toEqual(pages(4));
+}
+
+/** A capped reset re-baselines exactly the pages it returned; reset(offset, length) the pages it touches. */
+function cappedRebaseline(ww: Tracker): void {
+  const u8 = new Uint8Array(ww.buffer);
+  for (const p of [1, 2, 5, 9, 12]) u8[p * PAGE + 3] = 0x11;
+  expect(ww.get({ maxPages: 2, reset: true })).toEqual(pages(1, 2));
+  expect(ww.get()).toEqual(pages(5, 9, 12));
+  // Pages 1 and 2 were re-baselined with 0x11: storing it again is no change; pages past the cap kept theirs.
+  u8[PAGE + 3] = 0x11;
+  u8[2 * PAGE + 3] = 0x22;
+  expect(ww.get()).toEqual(pages(2, 5, 9, 12));
+  ww.reset(5 * PAGE + 1, 4 * PAGE); // touches pages 5..9
+  expect(ww.get()).toEqual(pages(2, 12));
+  ww.reset();
+  expect(ww.get()).toEqual([]);
+  u8[9 * PAGE + 3] = 0; // the baseline of page 9 is now 0x11: zero is a change
+  expect(ww.get()).toEqual(pages(9));
+}
+
+/** Pages added by growth compare against zeros: a zero stored there is no change, a 4 is. */
+function grownAgainstZeros(mechanism: 'compare' | 'write-protect'): void {
+  const ab = new ArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
+  const sab = new SharedArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
+  const mem = new WebAssembly.Memory({ initial: 1, maximum: 8 });
+  for (const target of [ab, sab, mem]) {
+    const ww = WriteWatch.track(target, { mechanism });
+    open.push(ww);
+    if (target === ab) ab.resize(40 * PAGE);
+    else if (target === sab) sab.grow(40 * PAGE);
+    else mem.grow(4);
+    const u8 = new Uint8Array(ww.buffer);
+    const at = ww.byteLength - 3 * PAGE;
+    u8[at] = 0; // zero into a grown page: its content is still the zeros it is compared with
+    expect(ww.get()).toEqual([]);
+    u8[at + 1] = 4;
+    const page = Math.floor((Number(ww.address) + at) / PAGE) * PAGE - Number(ww.address);
+    expect(ww.get({ reset: true })).toEqual([page]);
+    expect(ww.get()).toEqual([]);
+  }
+}
+
+/** `ww` with get({ reset }) replaced: `resets` says what a resetting get re-baselines instead of the pages it returned. */
+function brokenReset(ww: WriteWatch, resets: 'everything' | 'nothing'): Tracker {
+  return {
+    get buffer() {
+      return ww.buffer;
+    },
+    get: ((o?: Parameters<WriteWatch['get']>[0]) => {
+      const r = ww.get({ ...o, reset: false });
+      if (o?.reset && resets === 'everything') ww.reset();
+      return r;
+    }) as WriteWatch['get'],
+    reset: ww.reset.bind(ww),
+  };
+}
+
 describe('10 compare: changed pages, not written pages', () => {
   it('a store of the bytes already there is not reported; a change and its undoing before the next call is not either', () => {
-    const ww = compared(8 * PAGE);
-    const u8 = new Uint8Array(ww.buffer);
-    u8[PAGE] = 0; // zero over zero
-    new Uint8Array(ww.buffer, 2 * PAGE, PAGE).fill(0);
-    u8[3 * PAGE + 9] = 5;
-    u8[3 * PAGE + 9] = 0; // changed and changed back: the content is the baseline's
-    expect(ww.get()).toEqual([]);
-    u8[4 * PAGE + 1] = 5;
-    expect(ww.get({ reset: true })).toEqual(pages(4));
-    u8[4 * PAGE + 1] = 5; // the new baseline's value
-    expect(ww.get()).toEqual([]);
-    u8[4 * PAGE + 1] = 0; // back to zero is a change from the baseline
-    expect(ww.get()).toEqual(pages(4));
+    sameBytes(compared(8 * PAGE));
   });
 
   it('track(): the baseline is the content when tracking began; data written back unchanged is not reported', () => {
@@ -84,42 +149,11 @@ describe('10 compare: changed pages, not written pages', () => {
   });
 
   it('reset with maxPages re-baselines only the returned pages; reset(offset, length) only the pages it touches', () => {
-    const ww = compared(16 * PAGE);
-    const u8 = new Uint8Array(ww.buffer);
-    for (const p of [1, 2, 5, 9, 12]) u8[p * PAGE + 3] = 0x11;
-    expect(ww.get({ maxPages: 2, reset: true })).toEqual(pages(1, 2));
-    expect(ww.get()).toEqual(pages(5, 9, 12));
-    // Pages 1 and 2 were re-baselined with 0x11: storing it again is no change; pages past the cap kept theirs.
-    u8[PAGE + 3] = 0x11;
-    u8[2 * PAGE + 3] = 0x22;
-    expect(ww.get()).toEqual(pages(2, 5, 9, 12));
-    ww.reset(5 * PAGE + 1, 4 * PAGE); // touches pages 5..9
-    expect(ww.get()).toEqual(pages(2, 12));
-    ww.reset();
-    expect(ww.get()).toEqual([]);
-    u8[9 * PAGE + 3] = 0; // the baseline of page 9 is now 0x11: zero is a change
-    expect(ww.get()).toEqual(pages(9));
+    cappedRebaseline(compared(16 * PAGE));
   });
 
   it('pages added by growth compare against zeros (resizable ArrayBuffer, growable SharedArrayBuffer, WebAssembly.Memory)', () => {
-    const ab = new ArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
-    const sab = new SharedArrayBuffer(PAGE * 4, { maxByteLength: 64 * PAGE });
-    const mem = new WebAssembly.Memory({ initial: 1, maximum: 8 });
-    for (const target of [ab, sab, mem]) {
-      const ww = WriteWatch.track(target, { mechanism: 'compare' });
-      open.push(ww);
-      if (target === ab) ab.resize(40 * PAGE);
-      else if (target === sab) sab.grow(40 * PAGE);
-      else mem.grow(4);
-      const u8 = new Uint8Array(ww.buffer);
-      const at = ww.byteLength - 3 * PAGE;
-      u8[at] = 0; // zero into a grown page: its content is still the zeros it is compared with
-      expect(ww.get()).toEqual([]);
-      u8[at + 1] = 4;
-      const page = Math.floor((Number(ww.address) + at) / PAGE) * PAGE - Number(ww.address);
-      expect(ww.get({ reset: true })).toEqual([page]);
-      expect(ww.get()).toEqual([]);
-    }
+    grownAgainstZeros('compare');
   });
 
   it('a resizable ArrayBuffer grown past maxByteLength given to track(): the shadow grows, exact', () => {
@@ -131,6 +165,32 @@ describe('10 compare: changed pages, not written pages', () => {
     new Uint8Array(ab)[150 * PAGE + 7] = 1;
     const page = Math.floor((Number(ww.address) + 150 * PAGE) / PAGE) * PAGE - Number(ww.address);
     expect(ww.get()).toEqual([page]);
+  });
+});
+
+describe('10 compare: negative controls (each content check, run over a broken variant, fails)', () => {
+  it('a capped reset that re-baselines every page, or none, fails the maxPages check (get({ reset }) patched over the public methods)', () => {
+    expect(() => cappedRebaseline(brokenReset(compared(16 * PAGE), 'everything'))).toThrow(/expected/);
+    expect(() => cappedRebaseline(brokenReset(compared(16 * PAGE), 'nothing'))).toThrow(/expected/);
+    expect(() => sameBytes(brokenReset(compared(8 * PAGE), 'nothing'))).toThrow(/expected/);
+  });
+});
+
+describeKernel('10 compare: negative controls over the write-protect mechanism (it reports writes, not changes)', () => {
+  it('a store of the same bytes is reported there: the same-bytes check fails', () => {
+    const ww = WriteWatch.allocate(8 * PAGE, { mechanism: 'write-protect' });
+    open.push(ww);
+    expect(() => sameBytes(ww)).toThrow(/expected/);
+  });
+
+  it('re-storing a re-baselined value is reported there: the maxPages check fails', () => {
+    const ww = WriteWatch.allocate(16 * PAGE, { mechanism: 'write-protect' });
+    open.push(ww);
+    expect(() => cappedRebaseline(ww)).toThrow(/expected/);
+  });
+
+  it('a zero stored into a grown page is reported there: the grown-pages check fails', () => {
+    expect(() => grownAgainstZeros('write-protect')).toThrow(/expected/);
   });
 });
 
@@ -263,13 +323,31 @@ describe('10 compare: lifecycle', () => {
       const ww = WriteWatch.allocate(8 * page, { mechanism: 'compare' });
       new Uint8Array(ww.buffer)[page] = 1;
       munmap(Number(ww.address) + 4 * page, page);
+      if (process.env.WW_NAIVE_COMPARE) {
+        // The broken variant: a compare without the mapped check reads the memory as it is.
+        const mem = new Uint8Array(koffi.view(ww.address, 8 * page));
+        let sum = 0;
+        for (let i = 0; i < mem.length; i += page) sum += mem[i];
+        console.log(JSON.stringify({ naive: sum }));
+        process.exit(0);
+      }
       const codes = [() => ww.get(), () => ww.get({ reset: true }), () => ww.getInto(new Float64Array(8)), () => ww.ranges(), () => ww.reset()]
         .map((f) => { try { f(); return 'none'; } catch (e) { return e.code; } });
       const exact = ww.get({ length: 4 * page });
       console.log(JSON.stringify({ codes, exact }));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    const run = (env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+    const r = run();
     expect(r.signal, r.stderr).toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ codes: Array(5).fill('ERR_WRITEWATCH_LOST'), exact: [PAGE] });
+    // Negative control: the same child reading the memory without the check (WW_NAIVE_COMPARE)
+    // dies of SIGSEGV, which is what the two checks above would see.
+    const naive = run({ WW_NAIVE_COMPARE: '1' });
+    expect(naive.signal, naive.stdout + naive.stderr).toBe('SIGSEGV');
   });
 });

@@ -102,7 +102,9 @@ describeKernel('10 WriteWatch: O_DIRECT reads into tracked memory', () => {
     }
   });
 
-  it('get({ reset: true }) rounds during an async 32 MiB read: every page reported by some call; shadow staleness measured', async () => {
+  // How stale the shadow ends up depends on when the rounds fall against the DMA: it is logged, not
+  // asserted (no bound on it could fail). The documented way, reset after completion, is the next test.
+  it('get({ reset: true }) rounds during an async 32 MiB read: every page reported by some call', async () => {
     const bytes = 32 << 20;
     const { path, data } = dataFile('async', bytes);
     using ww = WriteWatch.allocate(bytes);
@@ -144,9 +146,6 @@ describeKernel('10 WriteWatch: O_DIRECT reads into tracked memory', () => {
       if (Buffer.compare(Buffer.from(shadow.buffer, o, PAGE), Buffer.from(u8.buffer, u8.byteOffset + o, PAGE)) !== 0) stale++;
     }
     console.log(`O_DIRECT 32 MiB: ${rounds} get+reset rounds during the read, ${stale} of ${bytes / PAGE} shadow pages stale`);
-    // With no round in flight, nothing can be stale; with rounds, staleness is the documented hazard.
-    if (rounds === 0) expect(stale).toBe(0);
-    expect(stale).toBeLessThanOrEqual(bytes / PAGE);
   });
 
   it('the documented way: reset only after the direct read completed — the shadow is exact', async () => {

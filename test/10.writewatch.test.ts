@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch, type GetOptions } from '../src/index.js';
-import { PAGE } from './support/kernel.js';
+import { PAGE, PTES_PER_TABLE } from './support/kernel.js';
 import { describeEachMechanism, type TestMechanism } from './support/mechanisms.js';
 
 const open: WriteWatch[] = [];
@@ -193,8 +193,10 @@ describeEachMechanism('WriteWatch.allocate', (mechanism: TestMechanism) => {
     expect(() => expectMaxPagesResetsOnlyThose(ww, resetsAll)).toThrow(/expected/);
   });
 
-  it('more than 512 separate written pages read twice without reset: exact, no duplicates (walk_end quirk)', () => {
-    const n = 1300;
+  it('separate written pages for two and a half PAGEMAP_SCAN vectors, read twice without reset: exact, no duplicates (walk_end quirk)', () => {
+    // One region per written page, more than two page tables' worth on every page size (2,048 a
+    // table with 16 KiB pages): the walk takes at least three ioctls, and resumes from walk_end.
+    const n = 2 * PTES_PER_TABLE + PTES_PER_TABLE / 2 + 3;
     const ww = alloc(2 * n * PAGE);
     const written = range(0, n).map((i) => 2 * i + 1);
     touch(ww, written);
@@ -205,10 +207,12 @@ describeEachMechanism('WriteWatch.allocate', (mechanism: TestMechanism) => {
     expect(first).toEqual(expected);
     expect(ww.get()).toEqual(expected);
     expect(ww.ranges()).toHaveLength(n);
-    expect(ww.get({ offset: PAGE * 700 + 1 })).toEqual(expected.filter((o) => o >= 700 * PAGE));
-    expect(ww.get({ maxPages: 600, reset: true })).toEqual(expected.slice(0, 600));
-    expect(ww.get()).toEqual(expected.slice(600));
-    expect(ww.get({ reset: true })).toEqual(expected.slice(600));
+    const from = PTES_PER_TABLE + 100; // an offset inside the second vector's pages
+    expect(ww.get({ offset: PAGE * from + 1 })).toEqual(expected.filter((o) => o >= from * PAGE));
+    const cap = PTES_PER_TABLE + 88; // a cap past the first vector
+    expect(ww.get({ maxPages: cap, reset: true })).toEqual(expected.slice(0, cap));
+    expect(ww.get()).toEqual(expected.slice(cap));
+    expect(ww.get({ reset: true })).toEqual(expected.slice(cap));
     expect(ww.get()).toEqual([]);
   });
 

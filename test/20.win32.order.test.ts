@@ -37,7 +37,9 @@ describeKernel('win32: GetWriteWatch check order', () => {
     expect(w.virtualFree(plain, 0, w.MEM_RELEASE)).toBe(true);
   });
 
-  function call(bad: Set<Bad>) {
+  type GetWriteWatch = typeof w.getWriteWatch;
+
+  function call(bad: Set<Bad>, getWriteWatch: GetWriteWatch = w.getWriteWatch) {
     const cap = bad.has('countZero') ? 0 : 4;
     const addrs = bad.has('addrNull') ? null : new BigUint64Array(bad.has('addrShort') ? cap - 1 : cap).fill(0xaan);
     const count = bad.has('countNull') ? null : { value: cap };
@@ -46,28 +48,61 @@ describeKernel('win32: GetWriteWatch check order', () => {
     const size = bad.has('sizeZero') ? 0 : SIZE;
     const flags = bad.has('flags') ? 2 : 0;
     w.setLastError(0xdeadbeef);
-    const ret = w.getWriteWatch(flags, base, size, addrs, count, gran);
+    const ret = getWriteWatch(flags, base, size, addrs, count, gran);
     return { ret, err: w.getLastError(), addrs, count, gran, cap };
   }
 
-  it('every combination fails with the earliest check, out-parameters untouched', () => {
+  /** Every combination of bad arguments through `getWriteWatch`: how many, and what was wrong with which. */
+  function everyCombination(getWriteWatch: GetWriteWatch): { combos: number; wrong: string[] } {
     const names = Object.keys(BAD) as Bad[];
     let combos = 0;
+    const wrong: string[] = [];
     for (let mask = 1; mask < 1 << names.length; mask++) {
       const bad = new Set(names.filter((_, i) => mask & (1 << i)));
       if (bad.has('addrNull') && bad.has('addrShort')) continue;
       if (bad.has('countZero') && bad.has('addrShort')) continue; // no array is shorter than 0
       const first = [...bad].sort((a, b) => BAD[a].rank - BAD[b].rank)[0];
-      const r = call(bad);
+      const r = call(bad, getWriteWatch);
       const label = [...bad].join('+');
-      expect(r.ret, label).toBe(0xffffffff);
-      expect(r.err, label).toBe(BAD[first].err);
-      if (r.count) expect(r.count.value, label).toBe(r.cap);
-      if (r.gran) expect(r.gran.value, label).toBe(7);
-      if (r.addrs) expect([...r.addrs].every((a) => a === 0xaan), label).toBe(true);
+      if (r.ret !== 0xffffffff) wrong.push(`${label}: returned ${r.ret}`);
+      else if (r.err !== BAD[first].err) wrong.push(`${label}: error ${r.err}, not ${BAD[first].err}`);
+      else if (r.count && r.count.value !== r.cap) wrong.push(`${label}: count written`);
+      else if (r.gran && r.gran.value !== 7) wrong.push(`${label}: granularity written`);
+      else if (r.addrs && ![...r.addrs].every((a) => a === 0xaan)) wrong.push(`${label}: addresses written`);
       combos++;
     }
+    return { combos, wrong };
+  }
+
+  /** A GetWriteWatch failing with `err` whenever `when` holds, before any of its own checks. */
+  const failingFirst = (when: (...a: Parameters<GetWriteWatch>) => boolean, err: number): GetWriteWatch =>
+    (...a) => {
+      if (!when(...a)) return w.getWriteWatch(...a);
+      w.setLastError(err);
+      return 0xffffffff;
+    };
+
+  it('every combination fails with the earliest check, out-parameters untouched', () => {
+    const { combos, wrong } = everyCombination(w.getWriteWatch);
+    expect(wrong).toEqual([]);
     expect(combos).toBeGreaterThan(150);
+  });
+
+  it('negative controls: checks in another order, a wrong code, out-parameters written on failure: each caught', () => {
+    // The size check made before the null out-parameter checks (rank 3 before rank 2).
+    const reordered = everyCombination(failingFirst((_f, _b, size) => size === 0, w.ERROR_INVALID_PARAMETER));
+    expect(reordered.wrong.length).toBeGreaterThan(0);
+    expect(reordered.wrong).toContain('countNull+sizeZero: error 87, not 998');
+    // A null count reported as 87 (ERROR_INVALID_PARAMETER) instead of 998 (ERROR_NOACCESS).
+    const wrongCode = everyCombination(failingFirst((_f, _b, _s, _a, count) => count === null, w.ERROR_INVALID_PARAMETER));
+    expect(wrongCode.wrong).toContain('countNull: error 87, not 998');
+    // A failure that zeroes *lpdwCount on its way out.
+    const touches: GetWriteWatch = (f, b, size, addrs, count, gran) => {
+      const ret = w.getWriteWatch(f, b, size, addrs, count, gran);
+      if (ret !== 0 && count) count.value = 0;
+      return ret;
+    };
+    expect(everyCombination(touches).wrong).toContain('sizeZero: count written');
   });
 
   it('with nothing bad it succeeds, writing only the returned entries', () => {

@@ -9,7 +9,7 @@ import { afterEach, expect, it } from 'vitest';
 import { libc } from '../src/sys/libc/libc.js';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
 import * as w from '../src/win32/index.js';
-import { describeKernel, PAGE } from './support/kernel.js';
+import { describeKernel, PAGE, PTES_PER_TABLE } from './support/kernel.js';
 
 const P = BigInt(PAGE);
 const madvise = (address: bigint, size: number, advice: number) => libc().madvise(address, size, advice);
@@ -49,9 +49,35 @@ afterEach(() => {
   for (const b of live.splice(0)) w.virtualFree(b, 0, w.MEM_RELEASE);
 });
 
+type GetWriteWatch = typeof w.getWriteWatch;
+
+/** A12: a count cap returns the first pages, and with reset resets exactly those, through `getWriteWatch`. */
+function cappedReset(getWriteWatch: GetWriteWatch): void {
+  const b = alloc(32);
+  const view = new Uint8Array(w.viewMemory(b, 32 * PAGE));
+  const dirty = [1, 4, 5, 6, 9, 17, 30, 31];
+  for (const i of dirty) view[i * PAGE] = 1;
+  const pages = (cap: number, reset = false): number[] => {
+    const addrs = new BigUint64Array(cap);
+    const count = { value: cap };
+    expect(getWriteWatch(reset ? w.WRITE_WATCH_FLAG_RESET : 0, b, 32 * PAGE, addrs, count, { value: 0 })).toBe(0);
+    return [...addrs.subarray(0, count.value)].map((a) => Number((a - b) / P));
+  };
+  expect(pages(3)).toEqual([1, 4, 5]);
+  expect(pages(3, true)).toEqual([1, 4, 5]);
+  expect(pages(33)).toEqual([6, 9, 17, 30, 31]);
+  expect(pages(4, true)).toEqual([6, 9, 17, 30]);
+  expect(pages(33)).toEqual([31]);
+  // count == the number of dirty pages exactly
+  expect(pages(1, true)).toEqual([31]);
+  expect(pages(33)).toEqual([]);
+}
+
 describeKernel('win32: GetWriteWatch results', () => {
-  it('1500 separate written pages (> 512 regions per scan) read twice without reset, exactly and identically', () => {
-    const pages = 3000;
+  it('separate written pages for three PAGEMAP_SCAN vectors and more, read twice without reset, exactly and identically', () => {
+    // One region per written page, more than three page tables' worth on every page size.
+    const n = 3 * PTES_PER_TABLE + 2;
+    const pages = 2 * n;
     const b = alloc(pages);
     const view = new Uint8Array(w.viewMemory(b, pages * PAGE));
     const expected: number[] = [];
@@ -59,7 +85,7 @@ describeKernel('win32: GetWriteWatch results', () => {
       view[i * PAGE + 7] = 1;
       expected.push(i);
     }
-    expect(expected.length).toBe(1500);
+    expect(expected.length).toBe(n);
     const first = written(b, pages * PAGE);
     expect(first).toEqual(expected);
     expect(written(b, pages * PAGE)).toEqual(first);
@@ -69,18 +95,19 @@ describeKernel('win32: GetWriteWatch results', () => {
   });
 
   it('a count cap returns the first pages; with reset only those are reset (A12)', () => {
-    const b = alloc(32);
-    const view = new Uint8Array(w.viewMemory(b, 32 * PAGE));
-    const dirty = [1, 4, 5, 6, 9, 17, 30, 31];
-    for (const i of dirty) view[i * PAGE] = 1;
-    expect(written(b, 32 * PAGE, { cap: 3 })).toEqual([1, 4, 5]);
-    expect(written(b, 32 * PAGE, { cap: 3, reset: true })).toEqual([1, 4, 5]);
-    expect(written(b, 32 * PAGE)).toEqual([6, 9, 17, 30, 31]);
-    expect(written(b, 32 * PAGE, { cap: 4, reset: true })).toEqual([6, 9, 17, 30]);
-    expect(written(b, 32 * PAGE)).toEqual([31]);
-    // count == the number of dirty pages exactly
-    expect(written(b, 32 * PAGE, { cap: 1, reset: true })).toEqual([31]);
-    expect(written(b, 32 * PAGE)).toEqual([]);
+    cappedReset(w.getWriteWatch);
+  });
+
+  it('negative controls: a capped GetWriteWatch(RESET) that resets the whole range, or nothing, fails the A12 check', () => {
+    // Built over the public functions: the call without its reset, then ResetWriteWatch over all of it (or not at all).
+    const resetsAll: GetWriteWatch = (flags, base, size, addrs, count, gran) => {
+      const ret = w.getWriteWatch(flags & ~w.WRITE_WATCH_FLAG_RESET, base, size, addrs, count, gran);
+      if (ret === 0 && flags & w.WRITE_WATCH_FLAG_RESET) expect(w.resetWriteWatch(base, size)).toBe(0);
+      return ret;
+    };
+    const resetsNone: GetWriteWatch = (flags, ...rest) => w.getWriteWatch(flags & ~w.WRITE_WATCH_FLAG_RESET, ...rest);
+    expect(() => cappedReset(resetsAll)).toThrow(/expected/);
+    expect(() => cappedReset(resetsNone)).toThrow(/expected/);
   });
 
   it('entries past the returned count are untouched; a bigint[] works too', () => {

@@ -8,10 +8,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { CI } from './support/kernel.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
 
 const root = join(import.meta.dirname, '..');
 const hasCc = spawnSync(process.env.CC || 'cc', ['--version']).status === 0;
+
+// Without a C compiler the C rows are left out of the check (a local machine); under CI=true a
+// missing compiler fails, never passes on the JS rows alone.
+if (CI) {
+  it('needs a C compiler for the C rows (CI=true: a missing tool fails, never narrows the check)', () => {
+    expect(hasCc, `${process.env.CC || 'cc'} --version failed: install gcc and libc6-dev`).toBe(true);
+  });
+}
 
 it('bench/compare.mjs --quick: every row measured, every method found exactly the changed pages', () => {
   expect(existsSync(join(root, 'dist', 'index.js')), 'dist/ is missing: build first (npm run build)').toBe(true);

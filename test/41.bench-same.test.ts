@@ -10,10 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CHILD_TIMEOUT } from './support/machine.js';
-import { describeKernel } from './support/kernel.js';
+import { CI, describeKernel } from './support/kernel.js';
 
 const root = join(import.meta.dirname, '..');
 const hasCc = spawnSync(process.env.CC || 'cc', ['--version']).status === 0;
+
+// Without a C compiler the C rows are not there to check (a local machine); under CI=true a
+// missing compiler fails, never passes on the JS rows alone.
+if (CI) {
+  it('needs a C compiler for the same-process and pthread rows (CI=true: a missing tool fails, never narrows the check)', () => {
+    expect(hasCc, `${process.env.CC || 'cc'} --version failed: install gcc and libc6-dev`).toBe(true);
+  });
+}
 const figure = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
 describeKernel('npm run bench -- --quick --only same,parallel', () => {

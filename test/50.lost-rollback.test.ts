@@ -6,25 +6,26 @@
  * in its only ioctl, in the check made when the walk stops early, and in a later ioctl. The
  * negative control runs the same scan with an undo that does nothing, and shows that the kernel
  * really did reset the pages: without the undo they would read as clean.
+ *
+ * How many regions make a walk stop early is taken from the kernel (PTES_PER_TABLE: one page
+ * table's entries, hpage_pmd_size / page), not from the library's own regionsPerCall, and the tests
+ * that need an early stop see it happen (the guard's check is called), rather than assume it.
  */
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { WriteWatch } from '../src/index.js';
-import { regionsPerCall } from '../src/sys/pagemap/scan-arg.js';
 import { selfScanner } from '../src/sys/pagemap/self.js';
 import { assertRegisteredAt } from '../src/mechanisms/write-protect/lost.js';
 import type { ResetGuard } from '../src/sys/pagemap/written.js';
-import { describeKernel, PAGE } from './support/kernel.js';
+import { describeKernel, PAGE, PTES_PER_TABLE } from './support/kernel.js';
 
 const lib = koffi.load('libc.so.6');
 const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
   a: bigint | null, l: number, prot: number, flags: number, fd: number, off: number) => bigint;
 const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10;
 const LOST = { code: 'ERR_WRITEWATCH_LOST' };
-/** Regions one ioctl returns: 512 with 4 KiB pages, 2,048 with 16 KiB (PMD_SIZE / PAGE_SIZE). */
-const PER_CALL = regionsPerCall(PAGE);
-/** Every other page written, two and a half ioctls' worth of regions, and the page to lose. */
-const MANY = 2 * (2 * PER_CALL + PER_CALL / 2) + 2;
+/** Every other page written, two and a half page tables' worth of regions, and the page to lose. */
+const MANY = 2 * (2 * PTES_PER_TABLE + PTES_PER_TABLE / 2) + 2;
 
 let live: WriteWatch[] = [];
 afterEach(() => {
@@ -72,6 +73,36 @@ function scanWith(ww: WriteWatch, out: Float64Array, guard: ResetGuard, pages: n
   };
 }
 
+/**
+ * Runs `fn` with the guard of every guarded scan wrapped to count its check() calls: the check is
+ * made only when a walk stops before the end of its range (its vector full). Returns the count.
+ */
+function countingChecks(fn: () => void): number {
+  let checks = 0;
+  const s = selfScanner();
+  const original = s.scanBounds;
+  s.scanBounds = function (this: typeof s, ...args: Parameters<typeof original>) {
+    const g = this.guard;
+    if (g === null) return original.apply(this, args);
+    const check = g.check;
+    g.check = (b) => {
+      checks++;
+      return check.call(g, b);
+    };
+    try {
+      return original.apply(this, args);
+    } finally {
+      g.check = check;
+    }
+  };
+  try {
+    fn();
+  } finally {
+    s.scanBounds = original;
+  }
+  return checks;
+}
+
 /** The library's own undo for `ww`: a getInto({ reset }) hands its guard to the scanner; caught there. */
 function undoOf(ww: WriteWatch): ResetGuard['undo'] {
   let captured: ResetGuard | null = null;
@@ -107,12 +138,20 @@ describeKernel('50 lost registration found by the resetting scan itself, its res
   });
 
   it('when the walk stops early (more than one vector of regions): the rest is checked before any page reaches the array', () => {
-    const pages = MANY; // more separate written pages than the regions of one ioctl
+    const pages = MANY; // more separate written pages than one page table has entries
     const { ww, written } = region(pages);
-    expect(written.length).toBeGreaterThan(2 * PER_CALL);
+    expect(written.length).toBeGreaterThan(2 * PTES_PER_TABLE);
+    // Before the loss, a whole getInto({ reset }) over them stops early and checks (and passes).
+    const all = new Float64Array(pages);
+    expect(countingChecks(() => expect(ww.getInto(all, { reset: true })).toBe(written.length))).toBeGreaterThanOrEqual(1);
+    expect(before(ww, pages)).toEqual([]);
+    const u8 = new Uint8Array(ww.buffer);
+    for (const o of written) u8[o + 5] = 2;
+    expect(before(ww, pages)).toEqual(written);
     loseLastPage(ww, pages);
     const out = new Float64Array(pages).fill(-1);
-    expect(() => ww.getInto(out, { reset: true })).toThrow(expect.objectContaining(LOST));
+    // The loss is found by that check: the walk stopped early, and no page reached the array.
+    expect(countingChecks(() => expect(() => ww.getInto(out, { reset: true })).toThrow(expect.objectContaining(LOST)))).toBe(1);
     expect(out.every((x) => x === -1)).toBe(true);
     expect(before(ww, pages)).toEqual(written);
     // A cap does not hide the loss either.

@@ -15,7 +15,7 @@ import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { uffdFds } from './support/fds.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
-import { WriteWatch } from '../src/index.js';
+import { uffd, WriteWatch } from '../src/index.js';
 import * as w from '../src/win32/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
@@ -26,6 +26,7 @@ const mmap = lib.func('void *mmap(void *addr, size_t length, int prot, int flags
 const msync = lib.func('int msync(void *addr, size_t length, int flags)') as (a: bigint, l: number, f: number) => number;
 const close = lib.func('int close(int fd)') as (fd: number) => number;
 const PROT_RW = 3, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_FIXED = 0x10, MAP_FIXED_NOREPLACE = 0x100000;
+const MAP_FAILED = 0xffffffffffffffffn;
 
 const PAGES = 16;
 const SIZE = PAGES * PAGE;
@@ -246,8 +247,35 @@ describeKernel('50 superseded: a stale WriteWatch never acts on a newcomer\'s me
     const other = WriteWatch.allocate(SIZE);
     cleanup.push(() => other.close());
     expect(ww.get({ reset: true })).toEqual([PAGE]);
-    new Uint8Array(ww.buffer)[2 * PAGE] = 1;
+    view[2 * PAGE] = 1;
     expect(ww.get()).toEqual([2 * PAGE]);
+    expect(written(after)).toEqual([after]); // and the newcomer's own answer is untouched
+  });
+
+  it('negative control: a close() that unmaps its range without asking whose it is now takes the newcomer\'s memory, and the checks above see it', () => {
+    // The claim above: "close() leaves the newcomer" (mapped(), its pages still answered). A
+    // WriteWatch-like object built from the public layers (uffd.Userfaultfd) whose close() unmaps
+    // [address, +SIZE) as a naive one would, superseded the same way, breaks exactly that.
+    const addr = mmap(null, SIZE, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(addr).not.toBe(MAP_FAILED);
+    const u = uffd.Userfaultfd.open();
+    u.register(Number(addr), SIZE);
+    u.writeProtect(Number(addr), SIZE);
+    const naiveClose = () => {
+      u.close();
+      munmap(addr, SIZE);
+    };
+    expect(munmap(addr, SIZE)).toBe(0); // taken away behind its back
+    const base = w.virtualAlloc(addr, SIZE, w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH, w.PAGE_READWRITE);
+    expect(base).toBe(addr);
+    new Uint8Array(w.viewMemory(base, SIZE))[3 * PAGE] = 1;
+    expect(written(base)).toEqual([at(base, 3)]);
+    naiveClose();
+    expect(mapped(base, SIZE)).toBe(false); // the check "not unmapped by the stale object's close()" fails
+    // The newcomer's calls now fail: its memory is gone.
+    w.setLastError(0);
+    expect(w.getWriteWatch(0, base, SIZE, new BigUint64Array(PAGES), { value: PAGES }, { value: 0 })).toBe(0xffffffff);
+    expect(w.virtualFree(base, 0, w.MEM_RELEASE)).toBe(true);
   });
 
   it('munmap behind its back and a plain mmap there by someone else: calls throw, and close() neither unmaps nor covers it', () => {

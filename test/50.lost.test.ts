@@ -364,6 +364,74 @@ describeKernel('50 lost registration: negative controls (each check of lost.ts, 
     expect(() => ww.get()).toThrow(expect.objectContaining(LOST));
   });
 
+  /** The same PAGE_IS_WRITTEN scan WriteWatch makes, without PM_SCAN_CHECK_WPASYNC: page numbers. */
+  function uncheckedScan(address: bigint): number[] {
+    using q = pagemap.PagemapQuery.open('self', { required: pagemap.PAGE_IS.WRITTEN, returnMask: pagemap.PAGE_IS.WRITTEN });
+    const start = Number(address);
+    const found: number[] = [];
+    for (const r of q.regions(start, start + PAGES * PAGE)) for (let a = r.start; a < r.end; a += PAGE) found.push((a - start) / PAGE);
+    return found;
+  }
+
+  it('without PM_SCAN_CHECK_WPASYNC, memory whose userfaultfd was closed reads as an answer (WriteWatch: LOST)', () => {
+    // Pages 1 and 6 written, then reset: the truth from here on is what is written after it.
+    const fds0 = uffdFds();
+    const b = bareRegion();
+    const [fd] = [...uffdFds()].filter((f) => !fds0.has(f));
+    expect(b.get(true)).toEqual([PAGE, 6 * PAGE]);
+    expect(b.get()).toEqual([]);
+    const { ww, fd: wfd } = regionWithFd();
+    expect(ww.get({ reset: true })).toEqual([PAGE, 6 * PAGE]);
+    // Both userfaultfds closed behind the owners' backs, then page 3 written: only page 3 was written.
+    for (const f of [fd, wfd]) expect(close(f)).toBe(0);
+    new Uint8Array(koffi.view(b.address, PAGES * PAGE))[3 * PAGE] = 1;
+    new Uint8Array(ww.buffer)[3 * PAGE] = 1;
+    const answer = uncheckedScan(b.address);
+    console.log(`without PM_SCAN_CHECK_WPASYNC, after close(uffd) and a write to page 3: pages ${JSON.stringify(answer)}`);
+    // The kernel dropped the registration and cleared the uffd-wp bits (userfaultfd_release): 6.18
+    // reads every page as written. A wrong answer, not an error.
+    expect(answer).not.toEqual([3]);
+    expect(() => ww.get()).toThrow(expect.objectContaining(LOST));
+    expect(() => ww.get({ reset: true })).toThrow(expect.objectContaining(LOST));
+    bare.splice(bare.indexOf(b), 1);
+    munmap(b.address, PAGES * PAGE); // its userfaultfd is closed already
+  });
+
+  it('closing by number alone (no st_ino check): a stale object closes the fd now naming another WriteWatch\'s userfaultfd, and the check sees it', () => {
+    // The premise of "the userfaultfd closed and its fd number reused by another WriteWatch" above:
+    // after dup2, the old number names the other's userfaultfd. A close() that trusts the number
+    // closes it; the test above looks for the number afterwards, and here that look finds it gone.
+    const before = uffdFds();
+    const other = WriteWatch.allocate(2 * PAGE);
+    live.push(other);
+    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
+    const { ww, fd } = regionWithFd();
+    expect(dup2(otherFd, fd)).toBe(fd);
+    expect(uffdFds().has(fd)).toBe(true);
+    expect(close(fd)).toBe(0); // the broken close(): by number
+    expect(uffdFds().has(fd)).toBe(false); // what the test above asserts is true after ww.close()
+    // The library's close() on the same object leaves a reused number alone (nothing to close now).
+    expect(() => ww.close()).not.toThrow();
+    expect(other.get()).toEqual([]);
+  });
+
+  it('without PM_SCAN_CHECK_WPASYNC, a reused userfaultfd number does not protect: the stale range reads as an answer (WriteWatch: LOST)', () => {
+    const before = uffdFds();
+    const other = WriteWatch.allocate(2 * PAGE);
+    live.push(other);
+    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
+    const { ww, fd } = regionWithFd();
+    expect(ww.get({ reset: true })).toEqual([PAGE, 6 * PAGE]);
+    expect(dup2(otherFd, fd)).toBe(fd); // ww's userfaultfd closed, its number now the other's
+    new Uint8Array(ww.buffer)[3 * PAGE] = 1;
+    const answer = uncheckedScan(ww.address);
+    console.log(`without PM_SCAN_CHECK_WPASYNC, after dup2 over its uffd and a write to page 3: pages ${JSON.stringify(answer)}`);
+    expect(answer).not.toEqual([3]);
+    expect(() => ww.get()).toThrow(expect.objectContaining(LOST));
+    ww.close();
+    close(fd);
+  });
+
   it('without the registration check before a reset, a failed get({ reset: true }) resets pages on its way (WriteWatch: untouched)', () => {
     const b = bareRegion();
     const at = b.address + BigInt(6 * PAGE);

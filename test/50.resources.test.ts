@@ -119,7 +119,9 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     });
   });
 
-  it('100 000 get/getInto/reset calls allocate nothing that stays', async () => {
+  // What "nothing stays" means here: no descriptor, no mapping, no resident memory (the checks of
+  // expectFlat). Whether a call allocates on the JS heap is the next test's, measured directly.
+  it(`${CYCLES * 333} getInto/reset call pairs leave no descriptor, mapping or resident memory behind`, async () => {
     const ww = WriteWatch.allocate(64 * PAGE);
     const u8 = new Uint8Array(ww.buffer);
     const out = new Float64Array(64);
@@ -133,7 +135,7 @@ describeKernel('50 resources: no descriptor, mapping or memory left behind', () 
     ww.close();
   });
 
-  it('getInto allocates nothing, measured directly: V8 new space does not grow over 100,000 calls (get() does: the control)', () => {
+  it('getInto allocates under one 16-byte object per 200 calls, measured on V8 new space over 100,000 calls (get() allocates its array: the control)', () => {
     const script = fileURLToPath(new URL('./native/allocation.mjs', import.meta.url));
     const r = spawnSync(process.execPath, ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', script], {
       encoding: 'utf8',

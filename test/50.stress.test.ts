@@ -23,6 +23,8 @@ const WORK = { rounds: 10_000 * SCALE, changes: 50_000 * SCALE };
 const COMPARE_WORK = { rounds: 500 * SCALE, changes: 2_000 * SCALE };
 /** A negative control runs until it catches its broken variant, for at most this much work. */
 const CONTROL_CAP = { rounds: 20_000, changes: Number.MAX_SAFE_INTEGER };
+/** The same for the compare mechanism's controls (a round compares every page): rounds, not 1.5 s. */
+const COMPARE_CONTROL_CAP = { rounds: 5_000, changes: Number.MAX_SAFE_INTEGER };
 
 interface StressResult {
   iterations: number;
@@ -326,7 +328,8 @@ describe('50 stress [compare]: no lost change with worker threads writing during
         address: ww.address,
         pages: PAGES,
         pageSize: PAGE,
-        durationMs: 1500,
+        work: COMPARE_CONTROL_CAP,
+        until: (x: StressResult) => x.lost > 0,
         getReset: (marks: Uint8Array) => {
           marker(out, ww.getInto(out), marks);
           ww.reset();
@@ -348,7 +351,8 @@ describe('50 stress [compare]: no lost change with worker threads writing during
         address: ww.address,
         pages: PAGES,
         pageSize: PAGE,
-        durationMs: 1500,
+        work: COMPARE_CONTROL_CAP,
+        until: (x: StressResult) => x.lost > 0,
         getReset: (marks: Uint8Array) => {
           for (let p = 0; p < PAGES; p++) {
             const o = p * PAGE;

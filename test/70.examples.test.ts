@@ -155,8 +155,9 @@ describeKernel('70 examples', () => {
     // Every result below is a Windows rule (WINDOWS-SEMANTICS.md): one entry per written page in
     // ascending order, partial results reset only what they return, decommit clears, error codes.
     const calls = lines.filter((l) => !l.startsWith('#'));
-    if (PAGE !== 4096) return void expect(calls.length).toBeGreaterThan(20);
-    expect(calls).toEqual([
+    // The transcript follows from the page size (shimTranscript below); with 4 KiB pages it is
+    // the one written out here, so the model is pinned to a transcript read line by line.
+    expect(shimTranscript(4096)).toEqual([
       `VirtualAlloc(NULL, 0x40000, MEM_RESERVE|MEM_WRITE_WATCH, PAGE_READWRITE) = heap`,
       `VirtualAlloc(heap, 0x10000, MEM_COMMIT, PAGE_READWRITE) = heap`,
       `VirtualAlloc(NULL, 0x1000, MEM_COMMIT|MEM_RESERVE, PAGE_READWRITE) = locals`,
@@ -181,6 +182,7 @@ describeKernel('70 examples', () => {
       `VirtualFree(locals, 0x0, MEM_RELEASE) = 1`,
       `ResetWriteWatch(heap, 0x1000) = 0xffffffff (GetLastError 87)`,
     ]);
+    expect(calls).toEqual(shimTranscript(PAGE));
   });
 });
 
@@ -226,7 +228,11 @@ describeKernel('70 examples: sqlite-snapshot', () => {
         expect(m, l).not.toBeNull();
         printed.set(Number(m![1]), { durable: !m![2], sha: m![3] });
       }
-      expect([...printed].filter(([, p]) => p.durable).map(([k]) => k)).toEqual(Array.from({ length: saves + 1 }, (_, i) => i));
+      // The kill is sent once save <saves> is durable and lands when it lands: a loaded machine's
+      // writer may make more saves durable first. Every one up to there, in order, none missing.
+      const durable = [...printed].filter(([, p]) => p.durable).map(([k]) => k);
+      expect(durable.length).toBeGreaterThanOrEqual(saves + 1);
+      expect(durable).toEqual(Array.from({ length: durable.length }, (_, i) => i));
       expect(lines.find((l) => l.startsWith('writer ended by'))).toMatch(/^writer ended by SIGKILL/);
       expect(lines.find((l) => l.startsWith('reopened:'))).toMatch(/integrity_check ok; .*: yes$/);
       expect(lines.at(-1)).toMatch(/^reopened after the crash, byte-exact: yes/);
@@ -253,3 +259,50 @@ describeKernel('70 examples: sqlite-snapshot', () => {
     }
   });
 });
+
+/**
+ * What examples/win32-shim prints with pages of `page` bytes, from Windows' rules: an address is
+ * reported once per written page, ascending; a capped reset resets what it returns; a range covers
+ * every page it touches; decommit clears and a commit returns the rounded-down base.
+ */
+function shimTranscript(page: number): string[] {
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  const at = (off: number) => (off === 0 ? 'heap' : `heap+${hex(off)}`);
+  const pagesOf = (offsets: number[]) => [...new Set(offsets.map((o) => Math.floor(o / page) * page))].sort((a, b) => a - b);
+  const gww = (flags: string, base: string, size: string, cap: number, result: number[]) =>
+    `GetWriteWatch(${flags}, ${base}, ${size}, locals+0x100, &count=${cap}, locals+0x8) = 0: count ${result.length}, granularity ${hex(page)}, [${result.map(at).join(', ')}]`;
+  const all = (flags: string, cap: number, result: number[]) => gww(flags, 'heap', '0x40000', cap, result);
+  const RESET = 'WRITE_WATCH_FLAG_RESET';
+  let dirty = pagesOf([0x10, 0x2008, 0x2ff8, 0x9000]);
+  const first = dirty;
+  dirty = pagesOf([1, 2, 3, 4, 5].map((p) => p * 0x1000 + 0x80));
+  const capped = dirty.slice(0, 2);
+  const rest = dirty.slice(2);
+  const inWindow = rest.filter((o) => o + page > 0x4000 && o < 0x6000);
+  const decommitted = Math.floor(0x6000 / page) * page;
+  return [
+    `VirtualAlloc(NULL, 0x40000, MEM_RESERVE|MEM_WRITE_WATCH, PAGE_READWRITE) = heap`,
+    `VirtualAlloc(heap, 0x10000, MEM_COMMIT, PAGE_READWRITE) = heap`,
+    `VirtualAlloc(NULL, 0x1000, MEM_COMMIT|MEM_RESERVE, PAGE_READWRITE) = locals`,
+    all('0', 64, []),
+    all(RESET, 64, first),
+    all('0', 64, []),
+    all(RESET, 2, capped),
+    all('0', 64, rest),
+    gww('0', 'heap+0x4000', '0x2000', 64, inWindow),
+    `ResetWriteWatch(heap, 0x40000) = 0`,
+    all('0', 64, []),
+    `VirtualFree(heap+0x6000, 0x1000, MEM_DECOMMIT) = 1`,
+    `VirtualAlloc(heap+0x6000, 0x1000, MEM_COMMIT, PAGE_READWRITE) = ${at(decommitted)}`,
+    all('0', 64, []),
+    `GetWriteWatch(0, locals, 0x1000, locals+0x100, &count=64, locals+0x8) = 0xffffffff (GetLastError 87)`,
+    `GetWriteWatch(0, heap, 0x40000, locals+0x100, NULL, locals+0x8) = 0xffffffff (GetLastError 998)`,
+    `GetWriteWatch(0, heap, 0x40000, locals+0x100, &count=0, locals+0x8) = 0xffffffff (GetLastError 87)`,
+    `GetWriteWatch(0, heap, 0x40001, locals+0x100, &count=64, locals+0x8) = 0xffffffff (GetLastError 87)`,
+    `GetWriteWatch(0, heap, 0x40000, 0x1000, &count=64, locals+0x8) = 0xffffffff (GetLastError 998)`,
+    `ResetWriteWatch(heap, 0x0) = 0xffffffff (GetLastError 87)`,
+    `VirtualFree(heap, 0x0, MEM_RELEASE) = 1`,
+    `VirtualFree(locals, 0x0, MEM_RELEASE) = 1`,
+    `ResetWriteWatch(heap, 0x1000) = 0xffffffff (GetLastError 87)`,
+  ];
+}

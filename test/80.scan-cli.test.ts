@@ -14,6 +14,7 @@ import { libc } from '../src/sys/libc/libc.js';
 import { WriteWatch } from '../src/index.js';
 import { PAGE, describeKernel } from './support/kernel.js';
 import { CHILD_TIMEOUT } from './support/machine.js';
+import { eventually, lingering } from './support/wait.js';
 
 const root = resolve(import.meta.dirname, '..');
 const main = join(root, 'dist/cli/main.js');
@@ -227,24 +228,20 @@ describeKernel('writewatch scan', () => {
   it('says a process with no address space has exited (a zombie) or has none (a kernel thread), rather than that it does not exist', async () => {
     // A zombie has a /proc entry but no mm, as a kernel thread has: the same ESRCH path, and one
     // any machine can make (no kernel thread is visible inside a pid namespace). `sleep 0` exits
-    // and stays unreaped: its parent exec'd `sleep`, which never waits.
-    const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 600'], { stdio: 'ignore' });
+    // and stays unreaped: its parent exec'd `cat`, which never waits.
+    const parent = lingering('sleep 0 & exec cat');
     cleanups.push(() => parent.kill('SIGKILL'));
-    let zombie: string | undefined;
-    await expect
-      .poll(() => {
-        zombie = readdirSync('/proc').find((d) => {
-          try {
-            const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-            const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            return f[0] === 'Z' && Number(f[1]) === parent.pid;
-          } catch {
-            return false;
-          }
-        });
-        return zombie !== undefined;
-      }, { timeout: 60_000 })
-      .toBe(true);
+    const zombie = await eventually(() =>
+      readdirSync('/proc').find((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return f[0] === 'Z' && Number(f[1]) === parent.pid;
+        } catch {
+          return false;
+        }
+      }),
+    );
     const expectNoAddressSpace = (pid: string, why: string) => {
       const r = cli([pid]);
       expect(r.status).toBe(1);

@@ -2,15 +2,17 @@
  * Kernel differences `writewatch scan` must not depend on: a process that has exited (ESRCH on
  * most kernels, an empty answer on some: 6.12.95, 7.2.13, 7.3-rc7) is an error, never an empty
  * map; the label of a process is its program, not the main thread's name (Node 24 renames it
- * `MainThread`, 26 `node-MainThread`); addresses past 2^47 (5-level paging) are addresses.
+ * `MainThread`, 26 `node-MainThread`); addresses at the top of the user address space (past 2^47
+ * with 5-level paging or arm64's 52-bit VA) are addresses.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import koffi from 'koffi';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { CHILD_TIMEOUT } from './support/machine.js';
-import { MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
+import { CHILD_TIMEOUT, userAddressLimit } from './support/machine.js';
+import { eventually, lingering } from './support/wait.js';
+import { MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/sys/libc/abi.js';
 import { libc } from '../src/sys/libc/libc.js';
 import { PAGE_IS } from '../src/sys/pagemap/abi.js';
 import { addressSpaceAlive } from '../src/sys/pagemap/alive.js';
@@ -34,44 +36,45 @@ function cli(args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Resolves once `pid`'s /proc state letter satisfies `ok` (polled; counted in polls, not time). */
-async function until(pid: number, ok: (state: string) => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    let state = '';
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      state = 'gone';
-    }
-    if (ok(state)) return;
-    await new Promise((r) => setTimeout(r, 10));
+/** `pid`'s /proc state letter ('gone' once it has no /proc entry). */
+function stateOf(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return 'gone';
   }
-  throw new Error(`pid ${pid} never became ${what}`);
+}
+
+/** Resolves once `pid`'s state satisfies `ok`: no window of its own (support/wait.ts). */
+async function until(pid: number, ok: (state: string) => boolean): Promise<void> {
+  await eventually(() => ok(stateOf(pid)));
 }
 
 /**
- * A zombie: `sh` starts a `read` on fd 3 in the background and execs `sleep`, which never reaps
- * it. The read ends when we close our end of fd 3, after the exec (sleep does not hold fd 3).
+ * A zombie: `sh` starts a `read` on fd 3 in the background and execs `cat` (reading a pipe we
+ * hold: it lives until killed), which never reaps it. The read ends when we close our end of fd 3,
+ * after the exec (cat does not hold fd 3).
  */
 async function zombie(): Promise<number> {
-  const sh = spawn('sh', ['-c', 'read x <&3 & echo $!; exec sleep 600 3<&-'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'] });
+  const sh = spawn('sh', ['-c', 'read x <&3 & echo $!; exec cat 3<&-'], { stdio: ['pipe', 'pipe', 'ignore', 'pipe'] });
+  sh.stdin!.on('error', () => {});
   cleanups.push(() => sh.kill('SIGKILL'));
   const pid = await new Promise<number>((res) => sh.stdout.once('data', (d: Buffer) => res(Number(d.toString().trim()))));
-  await until(sh.pid!, () => readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').startsWith('sleep'), 'exec-ed into sleep');
+  await eventually(() => readFileSync(`/proc/${sh.pid}/cmdline`, 'utf8').startsWith('cat'));
   (sh.stdio[3] as NodeJS.WritableStream).end();
-  await until(pid, (s) => s === 'Z', 'a zombie');
+  await until(pid, (s) => s === 'Z');
   return pid;
 }
 
 describeKernel('a process that has exited', () => {
   it('its pagemap fd reads as no address space once it is gone, and a query on it fails instead of answering nothing', async () => {
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const child = lingering();
     cleanups.push(() => child.kill('SIGKILL'));
-    await until(child.pid!, (s) => s !== 'gone' && s !== '', 'visible');
-    // Once the child runs sleep's image, not the forked node's (busybox's sleep on a small root).
+    await until(child.pid!, (s) => s !== 'gone' && s !== '');
+    // Once the child runs cat's image, not the forked node's (busybox's cat on a small root).
     const node = realpathSync(process.execPath);
-    for (let i = 0; i < 10_000 && readlinkSync(`/proc/${child.pid}/exe`) === node; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => readlinkSync(`/proc/${child.pid}/exe`) !== node);
     const fd = openPagemap(child.pid!);
     try {
       expect(addressSpaceAlive(fd)).toBe(true);
@@ -79,7 +82,7 @@ describeKernel('a process that has exited', () => {
       expect(q.count(0, PAGE)).toBe(0); // nothing mapped at 0 in a live process: a valid empty answer
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      await until(child.pid!, (s) => s === 'gone', 'reaped');
+      await until(child.pid!, (s) => s === 'gone');
       // The same fd: the mm it pins has no users left.
       expect(addressSpaceAlive(fd)).toBe(false);
       // ESRCH from the kernel or from the liveness check, never an empty result.
@@ -137,14 +140,22 @@ describeKernel('the process label of `writewatch scan`', () => {
   });
 });
 
-describeKernel('an address space past 2^47 (x86_64 5-level paging, arm64 52-bit VA)', () => {
-  it('a mapping placed as high as the kernel allows is scanned and queried like any other', () => {
+describeKernel('the top of the user address space (past 2^47 where it reaches further: x86_64 5-level paging, arm64 52-bit VA)', () => {
+  it('a mapping placed at the highest free pages is scanned and queried like any other, and lies past 2^47 wherever the space does', () => {
     const length = 8 * PAGE;
-    // A hint of 2^55: honoured where the user address space is that big (x86_64 with 5-level
-    // paging), the highest free place otherwise. Either way the address must work unchanged.
-    const p = libc().mmap(2n ** 55n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint;
+    // Placed, not hinted: the end of the user address space is found by probing (TASK_SIZE,
+    // support/machine.ts), and the mapping goes right below it (MAP_FIXED_NOREPLACE), lower by a
+    // few pages at a time if something is there already.
+    const limit = userAddressLimit();
+    let p = MAP_FAILED as bigint;
+    for (let below = 1; below <= 64 && p === MAP_FAILED; below++) {
+      p = libc().mmap(BigInt(limit - below * length), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) as bigint;
+    }
     expect(p).not.toBe(MAP_FAILED);
     cleanups.push(() => libc().munmap(p, length));
+    expect(Number(p) + length).toBeGreaterThan(limit - 65 * length);
+    console.log(`user address space ends at 2^${Math.log2(limit).toFixed(2)}; mapped at 0x${p.toString(16)}`);
+    if (limit > 2 ** 47 + 65 * length) expect(p).toBeGreaterThan(2n ** 47n); // the addresses this test is about
     const address = Number(p);
     expect(BigInt(address)).toBe(p); // page-aligned addresses below 2^56 are exact doubles
     const u8 = new Uint8Array(koffi.view(p, length));

@@ -28,7 +28,8 @@ import { parseMaps, readMaps } from '../src/sys/proc/maps.js';
 import { PagemapQuery, type PagemapRegion } from '../src/sys/pagemap/query.js';
 import { closeFd, openPagemap } from '../src/sys/pagemap/raw.js';
 import { CLASS, CLASSES, residencyQuery, scanResidency, type MappingResidency } from '../src/sys/pagemap/residency.js';
-import { PAGE, describeKernel } from './support/kernel.js';
+import { PAGE, PTES_PER_TABLE, describeKernel } from './support/kernel.js';
+import { eventually, lingering } from './support/wait.js';
 import { userAddressLimit } from './support/machine.js';
 
 const MADV_GUARD_INSTALL = 102;
@@ -213,7 +214,8 @@ describeKernel('PagemapQuery on real mappings', () => {
   });
 
   it('walks more than one vector of regions without losing or repeating one, and honours maxPages', () => {
-    const pages = 4096; // every other page written: 2048 one-page regions, four times the 512 per call
+    // Every other page written: four page tables' worth of one-page regions on every page size.
+    const pages = 8 * PTES_PER_TABLE;
     const r = isolated(pages);
     advise(r, 0, pages, MADV_NOHUGEPAGE);
     for (let p = 0; p < pages; p += 2) r.u8[p * PAGE] = 1;
@@ -226,10 +228,11 @@ describeKernel('PagemapQuery on real mappings', () => {
     expect(starts).toEqual(Array.from({ length: pages / 2 }, (_, i) => 2 * i));
     expect(q.walkEnd).toBe(r.address + r.length);
 
-    using capped = PagemapQuery.open('self', { anyOf: PAGE_IS.PRESENT, returnMask: PAGE_IS.PRESENT, maxPages: 700 });
+    const cap = PTES_PER_TABLE + 188; // past the first vector
+    using capped = PagemapQuery.open('self', { anyOf: PAGE_IS.PRESENT, returnMask: PAGE_IS.PRESENT, maxPages: cap });
     const got = [...capped.regions(r.address, r.address + r.length)];
-    expect(got.length).toBe(700);
-    expect(got.at(-1)!.start).toBe(r.address + 2 * 699 * PAGE);
+    expect(got.length).toBe(cap);
+    expect(got.at(-1)!.start).toBe(r.address + 2 * (cap - 1) * PAGE);
     expect(capped.walkEnd).toBe(got.at(-1)!.end);
 
     // Contiguous pages cut by maxPages: the region is truncated, walk_end shows where.
@@ -366,7 +369,7 @@ describeKernel('PagemapQuery on real mappings', () => {
     cleanups.push(() => child.kill('SIGKILL'));
     await new Promise<void>((res) => child.stdout!.once('data', () => res()));
     child.kill('SIGSTOP');
-    await expect.poll(() => /^State:\s+T/m.test(readFileSync(`/proc/${child.pid}/status`, 'utf8')), { timeout: 60_000 }).toBe(true);
+    await eventually(() => /^State:\s+T/m.test(readFileSync(`/proc/${child.pid}/status`, 'utf8')));
     let res!: ReturnType<typeof scanResidency>, all!: Map<number, Record<string, number>>;
     for (let tries = 0; ; tries++) {
       res = scanResidency(child.pid!);
@@ -435,14 +438,14 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
   });
 
   it('reads another process, and fails with ESRCH once it has exited', async () => {
-    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const child = lingering();
     cleanups.push(() => child.kill('SIGKILL'));
     await new Promise((res) => child.once('spawn', res));
     // Wait for the exec: until then the child's maps are node's.
-    await expect.poll(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(), { timeout: 60_000 }).toBe('sleep');
+    await eventually(() => readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'cat');
     // exec names the task before it records the new stack: until then maps has no [stack] line.
     const stackOf = () => readMaps(child.pid!).find((m) => m.pathname === '[stack]');
-    await expect.poll(() => stackOf() !== undefined, { timeout: 60_000 }).toBe(true);
+    await eventually(() => stackOf() !== undefined);
     using q = PagemapQuery.open(child.pid!, { anyOf: EXISTING, returnMask: 0 });
     const stack = stackOf()!;
     expect(q.count(stack.start, stack.end)).toBeGreaterThan(0);

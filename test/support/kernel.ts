@@ -3,6 +3,7 @@
  * skips those tests with the probe's reasons; under CI=true the gate itself fails, so a CI machine
  * that lost the features can never pass by skipping.
  */
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import { probe } from '../../src/probe.js';
 
@@ -25,3 +26,18 @@ export function describeKernel(name: string, fn: () => void): void {
 }
 
 export const PAGE = kernel.pageSize || 4096;
+
+/**
+ * Entries in one page table (PMD_SIZE / PAGE_SIZE): 512 with 4 KiB pages, 2,048 with 16 KiB, 8,192
+ * with 64 KiB. Taken from the kernel (transparent hugepages' hpage_pmd_size), or from the page size
+ * (a table is one page of 8-byte entries) where THP is not built in; never from the library. Tests
+ * that must drive a walk across several PAGEMAP_SCAN calls on every page size (the library's
+ * vector holds one table's worth of regions) size their separate written pages from it.
+ */
+export const PTES_PER_TABLE = ((): number => {
+  try {
+    return Number(readFileSync('/sys/kernel/mm/transparent_hugepage/hpage_pmd_size', 'utf8')) / PAGE;
+  } catch {
+    return PAGE / 8;
+  }
+})();

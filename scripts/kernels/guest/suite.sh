@@ -2,7 +2,9 @@
 # with CI=true (a supported kernel) or the unsupported-path checks (a kernel without the
 # features), then get+reset of 1 GiB at 1 % against the C loop. Lines starting with "@@WW " are
 # the results the host's table is made of. Exit 0 when the kernel's verdict is as it must be.
-# Environment (from the host): WW_VITEST_ARGS (vitest arguments), WW_RATIO (0: skip the ratio).
+# Environment (from the host): WW_VITEST_ARGS (vitest arguments), WW_RATIO (0: skip the ratio),
+# WW_EXPECT (supported or unsupported: what the kernel list says this kernel is; the path taken is
+# that one, not the probe's, and a probe that disagrees fails; empty: the probe picks).
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" '{printf "%.0f", $1 - a}' /proc/uptime; }
 echo "@@WW uname=$(uname -r) machine=$(uname -m) node=$(node --version)"
@@ -12,21 +14,32 @@ cat /tmp/probe.json
 node scripts/kernels/guest/report.mjs probe /tmp/probe.json "$probe_rc"
 supported=$(node -p 'JSON.parse(require("node:fs").readFileSync("/tmp/probe.json", "utf8")).supported' 2>/dev/null)
 rc=0
+probed=unsupported; [ "$supported" = true ] && probed=supported
+if [ -n "${WW_EXPECT:-}" ]; then
+  # The list's expectation decides the path: a kernel that lost the features runs the whole suite
+  # and fails through the gate, instead of passing as an unsupported kernel.
+  echo "@@WW expect=$WW_EXPECT probed=$probed"
+  [ "$probed" = "$WW_EXPECT" ] || { echo "@@WW mismatch=the_probe_says_${probed},_the_kernel_list_expects_${WW_EXPECT}"; rc=1; }
+  supported=false; [ "$WW_EXPECT" = supported ] && supported=true
+fi
 REPORTERS="--reporter=default --reporter=./test/support/summary-reporter.ts --reporter=json --outputFile.json=/tmp/vitest.json"
 if [ "$supported" = true ]; then
   echo "=== suite (CI=true)"; t=$(up)
   # shellcheck disable=SC2086
-  CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}
+  CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}; vitest_rc=$?
   # Under arm64 TCG, node itself has died twice in ~6 boots before any test result (SIGILL at
   # start; a V8 fatal error in LoadIC_Miss): an emulation crash, not a test outcome. Only when
   # the run left no report at all, run it once more and say so; failures are never retried.
   if [ ! -s /tmp/vitest.json ]; then
     echo "@@WW note=vitest_died_without_a_report:_run_again_once"
     # shellcheck disable=SC2086
-    CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}
+    CI=true node node_modules/vitest/vitest.mjs run $REPORTERS ${WW_VITEST_ARGS:-}; vitest_rc=$?
   fi
   echo "suite took $(since "$t") s"
   node scripts/kernels/guest/report.mjs suite /tmp/vitest.json "$(since "$t")" || rc=1
+  # vitest's own verdict too: an unhandled error (a worker that died) fails the run, whatever the
+  # report's counts say.
+  [ "$vitest_rc" = 0 ] || { echo "@@WW vitest_exit=$vitest_rc"; rc=1; }
 else
   # The unsupported path: the probe explains, allocate() throws ERR_WRITEWATCH_UNSUPPORTED, and
   # CI=true keeps its meaning: every test needing the features fails through the gate (and only
