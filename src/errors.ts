@@ -163,13 +163,22 @@ function memoryFacts(): string[] {
   };
   const available = kB('MemAvailable'), limit = kB('CommitLimit'), committed = kB('Committed_AS');
   const overcommit = readProc('/proc/sys/vm/overcommit_memory')?.trim();
-  // process.report gives RLIMIT_AS in bytes (despite the field's name), or 'unlimited'.
-  const as = userLimits()?.virtual_memory_kbytes?.soft;
+  const as = addressSpaceLimit();
   return [
     available !== undefined ? `${GiB(available)} available` : '',
     overcommit === '2' && limit !== undefined && committed !== undefined ? `commit limit ${GiB(limit)}, ${GiB(committed)} committed (vm.overcommit_memory=2)` : '',
     typeof as === 'number' ? `address space limited to ${GiB(as)} (ulimit -v)` : '',
   ].filter(Boolean);
+}
+
+/**
+ * RLIMIT_AS's soft limit in bytes, or undefined when unlimited. process.report names it
+ * `virtual_memory_kbytes` on Node 20 (in bytes all the same) and `virtual_memory_bytes` from 22.
+ */
+function addressSpaceLimit(): number | undefined {
+  const l = userLimits();
+  const soft = (l?.virtual_memory_bytes ?? l?.virtual_memory_kbytes)?.soft;
+  return typeof soft === 'number' ? soft : undefined;
 }
 
 /**
@@ -180,7 +189,7 @@ function memoryFacts(): string[] {
 export function allocateFailed(e: unknown, byteLength: number): unknown {
   if (!(e instanceof SystemCallError) || e.code !== 'ENOMEM' || e.syscall !== 'mmap') return e;
   const facts = memoryFacts().join(', ');
-  const limited = typeof userLimits()?.virtual_memory_kbytes?.soft === 'number';
+  const limited = addressSpaceLimit() !== undefined;
   const advice = limited
     ? // Under RLIMIT_AS a reservation counts as much as committed memory: only less helps.
       `WriteWatch.allocate maps all ${GiB(byteLength)} at once, and the kernel refused (${facts}). ` +

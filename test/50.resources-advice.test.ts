@@ -83,7 +83,9 @@ describeKernel('50 errors that advise: which resource, how many, what to do', ()
   });
 
   // This process's own RLIMIT_AS (the case above sets one in a child): with one, the advice is the one above.
-  const asLimited = typeof (process.report.getReport() as { userLimits: Record<string, { soft: unknown }> }).userLimits.virtual_memory_kbytes.soft === 'number';
+  const asLimited = ((l) => typeof (l.virtual_memory_bytes ?? l.virtual_memory_kbytes)?.soft === 'number')(
+    (process.report.getReport() as { userLimits: Record<string, { soft: unknown } | undefined> }).userLimits,
+  );
   it.skipIf(asLimited)('without an address-space limit, allocateFailed points at WriteWatch.track of memory that commits as it grows', () => {
     // The errno is the kernel's number for ENOMEM; the facts are read from this machine's /proc.
     const e = allocateFailed(new SystemCallError('mmap', 12, `${64 * 2 ** 30} bytes`), 64 * 2 ** 30) as SystemCallError;
