@@ -7,18 +7,19 @@
 # PATH, so the children tests spawn use the same version. Prints one line per version and a
 # table, and exits non-zero if any version failed. A VERSION may carry :N, the most tests its run
 # may skip (the defaults: the tests on the other side of buffer.constants.MAX_LENGTH, 4 on Node 20,
-# 2 on 22+, and 22.windows's 5, which run only on Windows); a run that skipped more fails, and
+# 2 on 22+, 22.windows's 5, which run only on Windows, and 22.win32-forward's opt-in child test
+# (WW_WINE_CHILDREN=1)); a run that skipped more fails, and
 # under CI=true a version without its :N fails.
 #
 # Knobs (environment):
-#   NODE_VERSIONS="20:9 22:7 24:7 26:7"   majors (or exact versions)[:skips], also as arguments
+#   NODE_VERSIONS="20:10 22:8 24:8 26:8"   majors (or exact versions)[:skips], also as arguments
 #   WW_NODE_CACHE=node_modules/.cache/writewatch-node   where the packages are unpacked
 #   WW_VITEST_ARGS="..."          passed to vitest (e.g. a test file)
 #   WW_NODE_LOGS=DIR              keep each version's full output there (default: a temp dir)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-VERSIONS=${*:-${NODE_VERSIONS:-20:9 22:7 24:7 26:7}}
+VERSIONS=${*:-${NODE_VERSIONS:-20:10 22:8 24:8 26:8}}
 CI_MODE=false; case ${CI:-} in true | 1) CI_MODE=true ;; esac
 CACHE=${WW_NODE_CACHE:-$ROOT/node_modules/.cache/writewatch-node}
 LOGS=${WW_NODE_LOGS:-$(mktemp -d /tmp/writewatch-node.XXXXXX)}

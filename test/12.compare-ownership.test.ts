@@ -117,7 +117,7 @@ describe.skipIf(process.platform !== 'linux')('12 compare: ownership and lifetim
       // Where the kernel has no async write-protect, that mechanism cannot track anything at all.
       kernel.supported
         ? { mechanism: 'write-protect', code: 'ERR_INVALID_ARG_VALUE', cause: 'EBUSY' }
-        : { mechanism: 'write-protect', code: 'ERR_WRITEWATCH_UNSUPPORTED', cause: undefined },
+        : { mechanism: 'write-protect', code: 'ERR_WRITEWATCH_UNSUPPORTED', cause: expect.anything() },
       { mechanism: 'compare', code: 'ERR_INVALID_ARG_VALUE', cause: 'EBUSY' },
     ]);
     new Uint8Array(a.buffer)[3 * PAGE] = 1;

@@ -2,7 +2,8 @@
 // lines for the host's table. `report.mjs suite FILE SECONDS` exits 1 when a test failed or
 // never finished;
 // `report.mjs gated FILE SECONDS` (an unsupported kernel under CI=true) exits 1 unless some tests
-// failed and every failure is the feature gate's.
+// failed and every failure is the feature gate's. `report.mjs crashed FILE` exits 0 when the run
+// crashed without a single test failing (see there).
 import { readFileSync } from 'node:fs';
 
 const [what, file, extra] = process.argv.slice(2);
@@ -13,6 +14,25 @@ if (what === 'probe') {
   const p = JSON.parse(readFileSync(file, 'utf8'));
   line({ probe: p.supported ? 'supported' : 'unsupported', exit: extra, page: p.pageSize, categories: `0x${(p.categories ?? 0).toString(16)}` });
   if (!p.supported) console.log(`@@WW reasons ${(p.reasons ?? []).join('; ')}`);
+} else if (what === 'crashed') {
+  // Exit 0 when the run only crashed: tests that never finished (a worker died: V8 under arm64 TCG
+  // does, measured) or a file that never loaded, and not one test that ran and failed. suite.sh
+  // then runs the suite once more; a run with a real failure is never run again.
+  let j;
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    process.exit(0); // no report at all: vitest itself died
+  }
+  let crashed = false, failedTests = 0;
+  for (const f of j.testResults) {
+    if (f.assertionResults.length === 0 && f.status === 'failed') crashed = true;
+    for (const t of f.assertionResults) {
+      if (t.status === 'pending') crashed = true;
+      else if (t.status === 'failed') failedTests++;
+    }
+  }
+  process.exit(crashed && failedTests === 0 ? 0 : 1);
 } else if (what === 'ratio') {
   const r = JSON.parse(readFileSync(file, 'utf8'));
   line({ ratio_get: r.ratio.get.toFixed(2), ratio_getInto: r.ratio.getInto.toFixed(2), c_ms: (r.medianNs.C / 1e6).toFixed(2), pages: r.pages, written: r.written });
