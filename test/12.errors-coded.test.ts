@@ -10,11 +10,11 @@
  */
 import { expect, it } from 'vitest';
 import { runChild } from './support/child-json.js';
-import { describeKernel } from './support/kernel.js';
+import { describeKernel, PAGE } from './support/kernel.js';
 
 const CASES = `
   const { WriteWatch, probe, pagemap, uffd } = await import('writewatch');
-  const P = 4096, out = {};
+  const P = (await import('writewatch')).probe().pageSize, out = {};
   const { proxy: revoked, revoke } = Proxy.revocable({}, {}); revoke();
   const symbolNamed = function () {}; Object.defineProperty(symbolNamed, 'name', { value: Symbol('s') });
   const throwing = { get offset() { throw new TypeError('boom'); } };

@@ -10,7 +10,7 @@
  */
 import { expect, it } from 'vitest';
 import { runChild } from './support/child-json.js';
-import { describeKernel } from './support/kernel.js';
+import { describeKernel, PAGE } from './support/kernel.js';
 
 const MECHANISMS = ['write-protect', 'compare'] as const;
 
@@ -19,7 +19,7 @@ describeKernel('12 re-entrant user code: a getter that closes the WriteWatch mid
     it(`${mechanism}: get/getInto/ranges/reset whose options close the WriteWatch throw ERR_WRITEWATCH_CLOSED, never crash or LOST`, () => {
       const r = runChild(`
         const { WriteWatch } = await import('writewatch');
-        const P = 4096, out = {};
+        const P = (await import('writewatch')).probe().pageSize, out = {};
         const calls = { get: (w, o) => w.get(o), getInto: (w, o) => w.getInto(new Float64Array(4), o), ranges: (w, o) => w.ranges(o) };
         for (const [name, call] of Object.entries(calls)) {
           for (const key of ['reset', 'offset', 'length', 'maxPages']) {
@@ -83,8 +83,10 @@ describeKernel('12 re-entrant user code: close and track again mid-call (issue 1
     it(`${mechanism}: the closed object's get({ reset }) neither returns nor re-arms the new tracker's page`, () => {
       const r = runChild(`
         const { WriteWatch } = await import('writewatch');
-        const P = 4096;
-        const ab = new ArrayBuffer(16 * P);
+        const P = (await import('writewatch')).probe().pageSize;
+        // Resizable: page-aligned, so no neighbour's write shares a page with it (a plain buffer's
+        // edge pages may be reported for them).
+        const ab = new ArrayBuffer(16 * P, { maxByteLength: 16 * P });
         const ww = WriteWatch.track(ab, { mechanism: '${mechanism}' });
         let ww2, ran = 0;
         const first = code(() => ww.get({ get reset() {
@@ -113,7 +115,7 @@ describeKernel('12 lying typed arrays and views (issue 19, items 6 and 7)', () =
   it('getInto into a Float64Array subclass whose `length` says 8: fills and resets only the 2 real slots', () => {
     const r = runChild(`
       const { WriteWatch } = await import('writewatch');
-      const P = 4096;
+      const P = (await import('writewatch')).probe().pageSize;
       class L extends Float64Array { get length() { return 8; } }
       const out = {};
       for (const mechanism of ['write-protect', 'compare']) {
@@ -129,7 +131,7 @@ describeKernel('12 lying typed arrays and views (issue 19, items 6 and 7)', () =
     `);
     expect(r.status, r.stderr).toBe(0);
     for (const m of ['write-protect', 'compare']) {
-      const P = 4096;
+      const P = PAGE;
       expect(r.out[m].lie).toBe(8); // negative control: the subclass does lie
       expect(r.out[m].n).toBe(2);
       expect(r.out[m].filled).toEqual([0, P]);

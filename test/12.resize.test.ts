@@ -7,14 +7,14 @@
  */
 import { expect, it } from 'vitest';
 import { runChild } from './support/child-json.js';
-import { describeKernel } from './support/kernel.js';
+import { describeKernel, PAGE } from './support/kernel.js';
 
 describeKernel('12 tracked targets that change mid-call (issue 19, weakness 6 and the resize class)', () => {
   for (const mechanism of ['write-protect', 'compare'] as const) {
     it(`${mechanism}: a resizable buffer shrunk to a non-page length: ranges() and get() stay inside byteLength`, () => {
       const r = runChild(`
         const { WriteWatch } = await import('writewatch');
-        const P = 4096;
+        const P = (await import('writewatch')).probe().pageSize;
         const ab = new ArrayBuffer(4 * P, { maxByteLength: 64 * P });
         const ww = WriteWatch.track(ab, { mechanism: '${mechanism}' });
         new Uint8Array(ab)[3 * P] = 1;
@@ -39,7 +39,7 @@ describeKernel('12 tracked targets that change mid-call (issue 19, weakness 6 an
     it(`${mechanism}: options getters that shrink, grow or detach the target mid-call`, () => {
       const r = runChild(`
         const { WriteWatch } = await import('writewatch');
-        const P = 4096, out = {};
+        const P = (await import('writewatch')).probe().pageSize, out = {};
         // Shrink after the length was read: the check is against the length after the getter ran.
         {
           const ab = new ArrayBuffer(8 * P, { maxByteLength: 64 * P });
@@ -79,11 +79,11 @@ describeKernel('12 tracked targets that change mid-call (issue 19, weakness 6 an
       expect(r.signal, r.stderr).toBe(null);
       expect(r.status, r.stderr).toBe(0);
       const o = r.out;
-      expect(o.shrinkByteLength).toBe(2 * 4096 + 1); // negative control: the getters did resize
+      expect(o.shrinkByteLength).toBe(2 * PAGE + 1); // negative control: the getters did resize
       expect(o.shrink).toBe('ERR_OUT_OF_RANGE');
       expect(o.shrinkRanges).toMatch(/^ok:/);
-      for (const x of JSON.parse(o.shrinkRanges.slice(3))) expect(x.offset + x.length).toBeLessThanOrEqual(2 * 4096 + 1);
-      expect(o.grow).toBe(`ok:[${6 * 4096}]`);
+      for (const x of JSON.parse(o.shrinkRanges.slice(3))) expect(x.offset + x.length).toBeLessThanOrEqual(2 * PAGE + 1);
+      expect(o.grow).toBe(`ok:[${6 * PAGE}]`);
       expect(o.growAfter).toEqual([]);
       expect(o.detach).toBe('ERR_WRITEWATCH_LOST');
       expect(o.detachClosed).toBe('ok:true');
