@@ -19,6 +19,7 @@ import vm from 'node:vm';
 import koffi from 'koffi';
 import { afterEach, expect, it } from 'vitest';
 import { codeOf } from './support/errors.js';
+import { edgesOf, expectReported } from './support/edges.js';
 import { WriteWatch } from '../src/index.js';
 import { describeKernel, PAGE } from './support/kernel.js';
 
@@ -107,7 +108,9 @@ describeKernel('60 track: one rule for every realm', () => {
       const at = 2 * PAGE + 3; // inside the tracked whole pages of every target above, whatever the page size
       u8[at] = 1;
       const page = Math.floor((Number(ww.address) + at) / PAGE) * PAGE - Number(ww.address);
-      expect(ww.get()).toEqual([page]);
+      // A plain buffer's first and last pages may be partly a neighbour's (malloc'd backing store):
+      // those two may also be reported for the neighbour's writes, never a written page missed.
+      expectReported(ww.get(), [page], edgesOf(Number(ww.address), ww.tracked, PAGE));
     });
   }
   it('what is no memory in any realm is still ERR_INVALID_ARG_TYPE', () => {
