@@ -21,18 +21,14 @@ import { existsSync, fstatSync, readlinkSync } from 'node:fs';
 import createDebug from 'debug';
 import koffi from 'koffi';
 import { RESOURCE_ERRNO_CODES, SystemCallError, isResourceError } from '../../errors.js';
-import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../libc/abi.js';
-import { lastError } from '../libc/errno.js';
 import { libc } from '../libc/libc.js';
 import { atThreadExit } from '../libc/thread-exit.js';
-import { readMaps } from '../proc/maps.js';
+import { mapProcessWide } from './process-wide.js';
 
 const debug = createDebug('writewatch:registry');
 
 /** Versioned: two copies of the library in one process share the registry only if they lay it out alike. */
 const NAME = 'writewatch-registry-v2';
-const MFD_CLOEXEC = 1;
-const MADV_DONTFORK = 10;
 /**
  * Where the registry may live: below 2^38 (256 GiB), inside every user address space of x86_64
  * (47 bits) and arm64 (39 bits and up), and far from where mmap places memory (top-down from the
@@ -90,7 +86,7 @@ function table(): Int32Array {
   try {
     // Off Linux there is no memfd nor /proc/self/maps (under Wine the latter is the Linux host's).
     if (process.platform !== 'linux') throw new Error(`no process-wide registry on ${process.platform}`);
-    const at = locate() ?? create();
+    const at = mapProcessWide(NAME, SIZE, REGISTRY_ADDRESSES);
     ab = koffi.view(BigInt(at), SIZE);
     debug('registry at 0x%s', at.toString(16));
   } catch (e) {
@@ -108,41 +104,6 @@ function table(): Int32Array {
   return i32;
 }
 
-function locate(): number | undefined {
-  const path = `/memfd:${NAME} (deleted)`;
-  return readMaps('self').find((m) => m.pathname === path && REGISTRY_ADDRESSES.includes(m.start))?.start;
-}
-
-function create(): number {
-  const c = libc();
-  const mfd = c.memfd_create(NAME, MFD_CLOEXEC);
-  if (mfd < 0) throw lastError('memfd_create', NAME);
-  try {
-    if (c.ftruncate(mfd, SIZE) < 0) throw lastError('ftruncate', NAME);
-    for (const at of REGISTRY_ADDRESSES) {
-      const p = c.mmap(BigInt(at), SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, mfd, 0);
-      if (p !== MAP_FAILED && p !== null) {
-        if (Number(p) !== at) {
-          c.munmap(p, SIZE); // a kernel that took the address as a hint
-          continue;
-        }
-        c.madvise(p, SIZE, MADV_DONTFORK);
-        return at;
-      }
-      const err = lastError('mmap', NAME);
-      if (err.code !== 'EEXIST') {
-        if (err.code === 'ENOMEM' || err.code === 'EINVAL') continue; // beyond this address space
-        throw err;
-      }
-      // Occupied: by another thread's registry (it just won the race) or by something else.
-      const found = locate();
-      if (found !== undefined) return found;
-    }
-  } finally {
-    c.close(mfd);
-  }
-  throw new Error(`no free address for the ${NAME}`);
-}
 
 /** This thread's kernel thread id (/proc/thread-self names it; no fd, no syscall number). */
 function tid(): number {

@@ -3,7 +3,7 @@
  * so any thread may query, reset, protect or free any allocation, whichever thread made it and
  * whether or not that thread still runs. Each worker loads its own copy of this module, so the
  * table cannot be a JS object: it lives in native memory every thread finds without being told, as
- * the registry does (sys/process/registry.ts): a memfd named `writewatch-win32-v1`, mapped at the
+ * the registry does (sys/process/process-wide.ts): a memfd named `writewatch-win32-v1`, mapped at the
  * first free one of a few fixed addresses with MAP_FIXED_NOREPLACE (the kernel serialises it, so
  * threads racing to create it agree; the loser finds the winner's in /proc/self/maps). A
  * zero-filled table is a valid empty one.
@@ -22,18 +22,12 @@
 import { existsSync } from 'node:fs';
 import createDebug from 'debug';
 import koffi from 'koffi';
-import { SystemCallError } from '../../errors.js';
-import { MAP_FAILED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../sys/libc/abi.js';
-import { lastError } from '../../sys/libc/errno.js';
-import { libc } from '../../sys/libc/libc.js';
-import { readMaps } from '../../sys/proc/maps.js';
+import { mapProcessWide } from '../../sys/process/process-wide.js';
 import { threadId } from '../../sys/process/registry.js';
 
 const debug = createDebug('writewatch:win32');
 
 const NAME = 'writewatch-win32-v1';
-const MFD_CLOEXEC = 1;
-const MADV_DONTFORK = 10;
 /** Beside the registry's addresses (0x3e.., 0x3a.., 0x36.., 0x32..): same reasoning, other slots. */
 const ADDRESSES: readonly number[] = [0x3d_0000_0000, 0x39_0000_0000, 0x35_0000_0000, 0x31_0000_0000];
 
@@ -85,7 +79,7 @@ export function getTable(): Table {
   if (table) return table;
   let ab: ArrayBuffer;
   try {
-    const at = locate() ?? create();
+    const at = mapProcessWide(NAME, SIZE, ADDRESSES);
     ab = koffi.view(BigInt(at), SIZE);
     debug('allocation table at 0x%s', at.toString(16));
   } catch (e) {
@@ -96,41 +90,6 @@ export function getTable(): Table {
   }
   table = { i32: new Int32Array(ab), f64: new Float64Array(ab) };
   return table;
-}
-
-function locate(): number | undefined {
-  const path = `/memfd:${NAME} (deleted)`;
-  return readMaps('self').find((m) => m.pathname === path && ADDRESSES.includes(m.start))?.start;
-}
-
-function create(): number {
-  const c = libc();
-  const mfd = c.memfd_create(NAME, MFD_CLOEXEC);
-  if (mfd < 0) throw lastError('memfd_create', NAME);
-  try {
-    if (c.ftruncate(mfd, SIZE) < 0) throw lastError('ftruncate', NAME);
-    for (const at of ADDRESSES) {
-      const p = c.mmap(BigInt(at), SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, mfd, 0);
-      if (p !== MAP_FAILED && p !== null) {
-        if (Number(p) !== at) {
-          c.munmap(p, SIZE); // a kernel that took the address as a hint
-          continue;
-        }
-        c.madvise(p, SIZE, MADV_DONTFORK);
-        return at;
-      }
-      const err = lastError('mmap', NAME);
-      if (err.code !== 'EEXIST') {
-        if (err.code === 'ENOMEM' || err.code === 'EINVAL') continue;
-        throw err;
-      }
-      const found = locate();
-      if (found !== undefined) return found;
-    }
-  } finally {
-    c.close(mfd);
-  }
-  throw new SystemCallError('mmap', 12 /* ENOMEM */, `no free address for the ${NAME}`);
 }
 
 /** Int32 index of record k's first word; its first double is at half of it. */
