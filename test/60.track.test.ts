@@ -119,12 +119,14 @@ describeTrack('60 track: ArrayBuffer and SharedArrayBuffer', (mechanism) => {
     expect(want[0]).toBe(0);
     expect(ww.get()).toEqual(want);
     expect(ww.get({ reset: true })).toEqual(want);
-    expect(ww.get()).toEqual([]);
+    expectReported(ww.get(), [], edges);
     // A read is not a write.
     let sum = 0;
     for (let i = 0; i < u8.length; i += 512) sum += u8[i];
     expect(sum).toBeGreaterThan(0);
-    expect(ww.get()).toEqual([]);
+    // Nothing of ours was written; the first and last pages are partly malloc's, whose neighbours may
+    // write them meanwhile (seen under emulation, where allocator threads run between the calls).
+    expectReported(ww.get(), [], edges);
   });
 
   it('tracks a fixed SharedArrayBuffer, Atomics and fill included', () => {

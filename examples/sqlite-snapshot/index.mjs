@@ -41,6 +41,12 @@ for await (const line of createInterface({ input: writer.stdout })) {
   }
 }
 const how = await exited;
+if (!durable.has(saves)) {
+  // Not our kill: the writer ended on its own (a crash, or the OOM killer's SIGKILL) before save
+  // <saves>. Say how, on stderr, rather than replay a log that may not exist.
+  console.error(`the writer ended by ${how} after ${durable.size} durable saves, before save ${saves} (its errors, if any, are above)`);
+  process.exit(1);
+}
 const lastDurable = Math.max(...durable.keys()), lastBegun = Math.max(...begun.keys());
 for (const [seq, { runs, bytes, compacted }] of durable) {
   const { size, sha } = begun.get(seq);
