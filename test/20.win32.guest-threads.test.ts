@@ -59,7 +59,8 @@ describeKernel('win32: a guest space over shared memory is every thread\'s', () 
     expect(result.error).toBeUndefined();
     expect(result).toMatchObject({ state: w.MEM_COMMIT, allocationBase: g, got: 0, seen: [2, 5], protectedG: true, old: w.PAGE_READWRITE });
     const h = result.h as bigint;
-    expect(h).toBe(BASE + 0x10000n); // placed after g, 64 KiB-aligned, in the one table
+    // Placed after g's 16 pages, at the next 64 KiB boundary, in the one table.
+    expect(h).toBe(BASE + ((BigInt(16 * PAGE) + 0xffffn) & ~0xffffn));
     // The worker's reset and protection are this thread's to see; its allocation too.
     expect(pagesOf(space, g, 16 * PAGE)).toEqual([]);
     const info = {} as w.MemoryBasicInformation;
