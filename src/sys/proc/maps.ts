@@ -111,63 +111,60 @@ for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
 const VMFLAGS = Buffer.from('VmFlags:');
 
 /**
- * Whether any mapping of this process that overlaps [start, end) carries the two-letter VmFlags
- * code `flag` (`ht`: hugetlb). From `/proc/self/smaps`, as allHaveVmFlag (~1 ms: track() only).
+ * Walks `/proc/self/smaps` in place, calling `visit(s, e, has)` for each mapping overlapping
+ * [start, end) in address order, `has` saying whether its VmFlags carry the two-letter code
+ * `flag`; stops when `visit` returns false. Mappings are in address order, each with one VmFlags
+ * line (Linux 3.8+) after its range line.
  */
-export function anyHasVmFlag(start: number, end: number, flag: string): boolean {
+function eachOverlapping(start: number, end: number, flag: string, visit: (s: number, e: number, has: boolean) => boolean): void {
   const n = readSmaps();
   const b = smaps;
   const f0 = flag.charCodeAt(0);
   const f1 = flag.charCodeAt(1);
-  let inRange = false;
-  for (let i = 0; i < n; ) {
-    let eol = b.indexOf(10, i);
-    if (eol < 0 || eol > n) eol = n;
-    if (HEX[b[i]] >= 0) {
-      let s = 0, e = 0, j = i;
-      for (; HEX[b[j]] >= 0; j++) s = s * 16 + HEX[b[j]];
-      for (j++; HEX[b[j]] >= 0; j++) e = e * 16 + HEX[b[j]];
-      inRange = s < end && start < e;
-      if (s >= end) break;
-    } else if (inRange && b.compare(VMFLAGS, 0, VMFLAGS.length, i, i + VMFLAGS.length) === 0) {
-      for (let j = i + VMFLAGS.length; j + 1 < eol; j++) if (b[j] === f0 && b[j + 1] === f1 && b[j - 1] === 32) return true;
-    }
-    i = eol + 1;
-  }
-  return false;
-}
-
-/**
- * Whether every mapping of this process that overlaps [start, end) carries the two-letter VmFlags
- * code `flag` (`wf` wipe-on-fork, `nh` no-huge-page …), with no hole in the range. From
- * `/proc/self/smaps`, parsed in place (for close paths only: the kernel's side costs ~1 ms).
- */
-export function allHaveVmFlag(start: number, end: number, flag: string): boolean {
-  const n = readSmaps();
-  const b = smaps;
-  const f0 = flag.charCodeAt(0);
-  const f1 = flag.charCodeAt(1);
-  let reach = start;
+  let s = 0, e = 0;
   let inRange = false;
   for (let i = 0; i < n; ) {
     let eol = b.indexOf(10, i);
     if (eol < 0 || eol > n) eol = n;
     // A mapping's first line starts with its hex range; the others with a field name.
     if (HEX[b[i]] >= 0) {
-      let s = 0, e = 0, j = i;
+      let j = i;
+      s = 0, e = 0;
       for (; HEX[b[j]] >= 0; j++) s = s * 16 + HEX[b[j]];
       for (j++; HEX[b[j]] >= 0; j++) e = e * 16 + HEX[b[j]];
-      inRange = s < end && start < e;
-      if (inRange) {
-        if (s > reach) return false; // a hole
-        reach = Math.max(reach, e);
-      } else if (s >= end) break;
+      if (s >= end) return;
+      inRange = start < e;
     } else if (inRange && b.compare(VMFLAGS, 0, VMFLAGS.length, i, i + VMFLAGS.length) === 0) {
-      let found = false;
-      for (let j = i + VMFLAGS.length; j + 1 < eol; j++) if (b[j] === f0 && b[j + 1] === f1 && b[j - 1] === 32) found = true;
-      if (!found) return false;
+      let has = false;
+      for (let j = i + VMFLAGS.length; j + 1 < eol && !has; j++) has = b[j] === f0 && b[j + 1] === f1 && b[j - 1] === 32;
+      if (!visit(s, e, has)) return;
     }
     i = eol + 1;
   }
-  return reach >= end;
+}
+
+/**
+ * Whether any mapping of this process that overlaps [start, end) carries the two-letter VmFlags
+ * code `flag` (`ht`: hugetlb). From `/proc/self/smaps` (~1 ms: track() only).
+ */
+export function anyHasVmFlag(start: number, end: number, flag: string): boolean {
+  let found = false;
+  eachOverlapping(start, end, flag, (_s, _e, has) => !(found = has));
+  return found;
+}
+
+/**
+ * Whether every mapping of this process that overlaps [start, end) carries the two-letter VmFlags
+ * code `flag` (`wf` wipe-on-fork, `nh` no-huge-page …), with no hole in the range. From
+ * `/proc/self/smaps` (for close paths only: the kernel's side costs ~1 ms).
+ */
+export function allHaveVmFlag(start: number, end: number, flag: string): boolean {
+  let reach = start;
+  let all = true;
+  eachOverlapping(start, end, flag, (s, e, has) => {
+    if (s > reach || !has) return (all = false); // a hole, or a mapping without the flag
+    reach = Math.max(reach, e);
+    return true;
+  });
+  return all && reach >= end;
 }
