@@ -108,13 +108,13 @@ boot() {
   local append="loglevel=4 panic=-1 oops=panic rdinit=/init mitigations=off"
   if [ "$arch" = x86_64 ]; then
     # la57=off: the usual 47-bit user address space; CPU=max turns 5-level paging on.
-    args+=(-machine pc -accel tcg,thread=multi,tb-size=512 -cpu "${CPU:-max,la57=off}"
+    args+=(-machine pc -accel tcg,thread=${TCG_THREAD:-multi},tb-size=512 -cpu "${CPU:-max,la57=off}"
       -drive file="$IMG",if=virtio,format=raw,snapshot=on,cache=unsafe
       -serial file:"$console" -serial file:"$out")
     append="console=ttyS0 ww.out=/dev/ttyS1 tsc=reliable $append"
     QEMU=qemu-system-x86_64
   else
-    args+=(-M virt -accel tcg,thread=multi,tb-size=512 -cpu "${CPU:-max,pauth-impdef=on}"
+    args+=(-M virt -accel tcg,thread=${TCG_THREAD:-multi},tb-size=512 -cpu "${CPU:-max,pauth-impdef=on}"
       -drive file="$IMG",if=none,id=root,format=raw,snapshot=on,cache=unsafe -device virtio-blk-pci,drive=root
       -device virtio-serial-pci -chardev file,id=out,path="$out" -device virtconsole,chardev=out
       -serial file:"$console")

@@ -92,3 +92,18 @@ export function checkAddresses(name: string, value: unknown): BigUint64Array | b
   if (array) return value as bigint[];
   throw new InvalidArgTypeError(name, 'an instance of BigUint64Array, an Array of bigint, or null', value);
 }
+
+/** GetWriteWatch's and NtGetWriteWatch's arguments, type-checked in one order for every front. */
+export function checkGetWatchArgs(
+  flags: unknown,
+  base: unknown,
+  size: unknown,
+  addresses: unknown,
+  count: unknown,
+  granularity: unknown,
+): { flags: number; base: bigint; size: number; out: BigUint64Array | bigint[] | null; cnt: Box | null; gran: Box | null } {
+  const f = checkDword('flags', flags);
+  const b = checkAddress('base', base);
+  const n = checkSize('size', size);
+  return { flags: f, base: b, size: n, out: checkAddresses('addresses', addresses), cnt: checkBox('count', count), gran: checkBox('granularity', granularity) };
+}

@@ -4,7 +4,7 @@
  * module functions (functions.ts, the process's memory) and AddressSpace (a guest's) both call these.
  */
 import { InvalidArgTypeError } from '../errors.js';
-import { checkAddress, checkAddresses, checkBox, checkDword, checkSize, type Box } from './args.js';
+import { checkAddress, checkBox, checkDword, checkGetWatchArgs, checkSize, type Box } from './args.js';
 import { STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED } from './constants.js';
 import { setNtStatus } from './last-error.js';
 import * as rules from './rules/index.js';
@@ -78,13 +78,8 @@ export function ntGetWriteWatchIn(
   count: Box | null,
   granularity: Box | null,
 ): number {
-  checkDword('flags', flags);
-  const b = checkAddress('base', base);
-  checkSize('size', size);
-  const out = checkAddresses('addresses', addresses);
-  const cnt = checkBox('count', count);
-  const gran = checkBox('granularity', granularity);
-  return rules.run((f) => rules.getWatch(space, f, flags, b, size, out, cnt, gran));
+  const a = checkGetWatchArgs(flags, base, size, addresses, count, granularity);
+  return rules.run((f) => rules.getWatch(space, f, a.flags, a.base, a.size, a.out, a.cnt, a.gran));
 }
 
 /** NtResetWriteWatch: an NTSTATUS. */

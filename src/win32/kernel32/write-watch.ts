@@ -24,7 +24,7 @@
 import { types } from 'node:util';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 import { typedArrayLength } from '../../writewatch/intrinsics.js';
-import { checkAddress, checkAddresses, checkBox, checkCountValue, checkDword, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
+import { checkAddress, checkCountValue, checkGetWatchArgs, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
 import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from '../constants.js';
 import { plainBox } from './out-params.js';
 import { heldOverlaps } from './regions.js';
@@ -182,13 +182,8 @@ export function ntGetWriteWatch(
   count: Box | null,
   granularity: Box | null,
 ): number {
-  checkDword('flags', flags);
-  const b = checkAddress('base', base);
-  checkSize('size', size);
-  const out = checkAddresses('addresses', addresses);
-  const cnt = checkBox('count', count);
-  const gran = checkBox('granularity', granularity);
-  return forward(true, flags, b, size, out, cnt, gran);
+  const a = checkGetWatchArgs(flags, base, size, addresses, count, granularity);
+  return forward(true, a.flags, a.base, a.size, a.out, a.cnt, a.gran);
 }
 
 /** GetWriteWatch: 0, or 0xFFFFFFFF with Windows' last error (87, 998). */
@@ -200,13 +195,8 @@ export function getWriteWatch(
   count: Box | null,
   granularity: Box | null,
 ): number {
-  checkDword('flags', flags);
-  const b = checkAddress('base', base);
-  checkSize('size', size);
-  const out = checkAddresses('addresses', addresses);
-  const cnt = checkBox('count', count);
-  const gran = checkBox('granularity', granularity);
-  return forward(false, flags, b, size, out, cnt, gran);
+  const a = checkGetWatchArgs(flags, base, size, addresses, count, granularity);
+  return forward(false, a.flags, a.base, a.size, a.out, a.cnt, a.gran);
 }
 
 /** NtResetWriteWatch(GetCurrentProcess(), …): an NTSTATUS. */
