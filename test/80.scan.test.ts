@@ -408,12 +408,24 @@ describeKernel('PagemapQuery arguments and lifetime', () => {
     expect(() => PagemapQuery.open('self', { anyOf: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => PagemapQuery.open('self', { returnMask: '8' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => PagemapQuery.open(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
-    // A range beyond the user address space is the kernel's EFAULT, as a system error. Where that
-    // space ends is the machine's (2^47 with 4-level paging, 2^56 with 5-level, 2^52 on Debian's
-    // arm64): probed, never assumed. Past the library's own 2^56 bound it is refused before the kernel.
+    // A range beyond the user address space is the kernel's EFAULT, as a system error, or where
+    // the kernel's bound is its build's and not the CPU's, nothing at all. Where that space ends
+    // is the machine's (2^47 with 4-level paging, 2^56 with 5-level, 2^52 on Debian's arm64 with
+    // LPA2 / LVA): probed, never assumed. arm64's access_ok() checks against the build's
+    // TASK_SIZE_MAX (52 bits for Debian) while a CPU without LPA2 gives tasks 47 bits with
+    // 16 KiB pages (measured: QEMU's neoverse-n1), so there the range passes the check and
+    // holds no page. Past the library's own 2^56 bound it is refused before the kernel.
     const beyond = userAddressLimit() + PAGE;
     if (beyond + PAGE <= 2 ** 56) {
-      expect(() => q.count(beyond, beyond + PAGE)).toThrow(expect.objectContaining({ code: 'EFAULT', syscall: 'ioctl' }));
+      let answer: number | string;
+      try {
+        answer = q.count(beyond, beyond + PAGE);
+      } catch (e) {
+        expect(e).toMatchObject({ code: 'EFAULT', syscall: 'ioctl' });
+        answer = 'EFAULT';
+      }
+      if (process.arch === 'x64') expect(answer).toBe('EFAULT'); // TASK_SIZE_MAX follows the paging mode
+      else expect([0, 'EFAULT']).toContain(answer);
     }
     expect(() => q.count(2 ** 56, 2 ** 56 + PAGE)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     // The query stays usable after an error.

@@ -27,7 +27,9 @@
 #   KERNELS="..."        the kernels (default below), also as arguments
 #   WW_KVM=/tmp/writewatch-kvm   caches: packages, extracted kernels, root images, results
 #   SMP=2 MEM=4G TIMEOUT=5400   per VM (TIMEOUT in seconds)
-#   CPU=...              QEMU -cpu (x86_64 default max,la57=off; CPU=max gives 5-level paging)
+#   CPU=...              QEMU -cpu (x86_64 default max,la57=off; CPU=max gives 5-level paging;
+#                        arm64 default neoverse-n1: vm.sh says why not max)
+#   TCG_THREAD=multi     QEMU's TCG threading (single: one host thread for all vCPUs)
 #   KERNEL_ARGS="..."    appended to the kernel command line
 #   WW_VITEST_ARGS="..." vitest arguments in the guest (e.g. test/80.scan.test.ts)
 #   WW_SUITE=ci          what .ci/run uses: the suite without the files that test the package, the
