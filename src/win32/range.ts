@@ -4,6 +4,8 @@
  * covers one page, a valid range. Addresses are bigints at the API and numbers inside: user space
  * ends below 2^52 on every architecture we run on, so larger values cannot name an allocation.
  */
+import { pageCeil, pageFloor } from '../memory/pages.js';
+
 const USER_LIMIT = 2 ** 52;
 
 export interface PageRange {
@@ -24,8 +26,8 @@ export function roundRange(base: bigint, size: number, page: number, out: PageRa
     return out;
   }
   const b = Number(base);
-  const start = b - (b % page);
-  const end = Math.ceil((b + size) / page) * page;
+  const start = pageFloor(b, page);
+  const end = pageCeil(b + size, page);
   out.start = start;
   out.end = end;
   out.empty = end === start;

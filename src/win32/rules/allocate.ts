@@ -14,6 +14,7 @@ import {
   STATUS_NOT_MAPPED_VIEW,
   STATUS_NOT_SUPPORTED,
 } from '../constants.js';
+import { pageCeil, pageFloor } from '../../memory/pages.js';
 import { checkProtect } from '../protection.js';
 import { newRange, roundRange } from '../range.js';
 import { PROTECTION, type Space } from '../space.js';
@@ -59,11 +60,11 @@ export function allocate(space: Space, address: bigint, size: number, type: numb
   if (address !== 0n) {
     if (address > BigInt(space.maxAddress)) return STATUS_INVALID_PARAMETER;
     const a = Number(address);
-    at = a - (a % ALLOCATION_GRANULARITY);
-    length = Math.ceil((a + size) / page) * page - at;
+    at = pageFloor(a, ALLOCATION_GRANULARITY);
+    length = pageCeil(a + size, page) - at;
     if (at + length - 1 > space.maxAddress) return STATUS_INVALID_PARAMETER;
   } else {
-    length = Math.ceil(size / page) * page;
+    length = pageCeil(size, page);
     if (length > space.maxAddress) return STATUS_INVALID_PARAMETER;
   }
   const commit = (type & MEM_COMMIT) !== 0;
