@@ -117,7 +117,8 @@ boot() {
     # neoverse-n1, not max: under Debian 12's QEMU 7.2, -cpu max made V8 die in any process while
     # 60.track and 80.scan ran side by side on the 16 KiB-page kernel, the vitest main process
     # too, which never loads writewatch (SIGSEGV, SIGTRAP: 13 of 15 runs, 2 of 3 with one TCG
-    # thread; 0 of 5 with neoverse-n1; none in 8 runs of either file alone). A real core
+    # thread; 0 of 5 with neoverse-n1; never with either file alone: 80.scan whole once and in
+    # parts 27 times, 60.track twice). A real core
     # (ARMv8.2: Graviton2, Altra); it has no LPA2, so the 16 KiB-page kernel gives tasks 47 bits
     # of address space, not 52.
     args+=(-M virt -accel tcg,thread=${TCG_THREAD:-multi},tb-size=512 -cpu "${CPU:-neoverse-n1}"
