@@ -4,7 +4,8 @@
  * this module when process.platform is 'win32'). Nothing here loads kernel32.dll at import.
  */
 export { getLastError, setLastError } from './last-error.js';
-export { virtualAlloc, virtualFree, virtualProtect, virtualQuery, type MemoryBasicInformation } from './memory.js';
+export { virtualAlloc, virtualFree, virtualProtect, virtualQuery } from './memory.js';
+export type { MemoryBasicInformation } from '../rules/query.js';
 export { getWriteWatch, resetWriteWatch, ntGetWriteWatch, ntResetWriteWatch } from './write-watch.js';
 export { getSystemInfo, type SystemInfo } from './system-info.js';
 export { viewMemory } from './view.js';

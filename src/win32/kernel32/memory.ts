@@ -9,6 +9,7 @@ import { MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '
 import { InvalidArgTypeError } from '../../errors.js';
 import { checkAddress, checkBox, checkDword, checkSize, probe, UNWRITABLE, type Box } from '../args.js';
 import { ERROR_INVALID_ADDRESS, ERROR_NOACCESS, MEM_RELEASE, MEM_RESERVE } from '../constants.js';
+import type { MemoryBasicInformation } from '../rules/query.js';
 import { plainBox } from './out-params.js';
 import { heldOverlaps, holdRelease, noteAllocated, noteReleased } from './regions.js';
 
@@ -94,17 +95,6 @@ function protections(address: bigint, size: number): [bigint, number, number][] 
     at = next;
   } while (at < end);
   return runs;
-}
-
-/** What VirtualQuery fills: MEMORY_BASIC_INFORMATION with Windows' field names in camelCase. */
-export interface MemoryBasicInformation {
-  baseAddress: bigint;
-  allocationBase: bigint;
-  allocationProtect: number;
-  regionSize: number;
-  state: number;
-  protect: number;
-  type: number;
 }
 
 /**

@@ -26,6 +26,7 @@ import { kernel32 } from '../../sys/kernel32/raw.js';
 import { typedArrayLength } from '../../writewatch/intrinsics.js';
 import { checkAddress, checkCountValue, checkGetWatchArgs, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
 import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from '../constants.js';
+import { copyOutArray } from '../out-params.js';
 import { plainBox } from './out-params.js';
 import { heldOverlaps } from './regions.js';
 
@@ -60,27 +61,6 @@ function storable(out: bigint[]): boolean {
     return !Object.isFrozen(out);
   } catch {
     return false;
-  }
-}
-
-/** Stores `values` into `out[0..]`; on a throw puts back what it overwrote and rethrows. */
-function copyOutArray(out: bigint[], values: bigint[]): void {
-  const saved: unknown[] = [];
-  let i = 0;
-  try {
-    for (; i < values.length; i++) {
-      saved.push(out[i]);
-      out[i] = values[i];
-    }
-  } catch (e) {
-    for (let k = 0; k < i; k++) {
-      try {
-        out[k] = saved[k] as bigint;
-      } catch {
-        /* best effort: a store that threw once may throw again */
-      }
-    }
-    throw e;
   }
 }
 
