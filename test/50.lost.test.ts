@@ -74,6 +74,18 @@ function regionWithFd(): { ww: WriteWatch; fd: number } {
   return { ww, fd: fresh[0] };
 }
 
+/**
+ * Another WriteWatch of two pages (closed after the test) with its userfaultfd's number, and a
+ * region with its own: the setup of the fd-number reuse cases, which dup2 the one over the other.
+ */
+function regionBesideAnother(): { ww: WriteWatch; fd: number; other: WriteWatch; otherFd: number } {
+  const before = uffdFds();
+  const other = WriteWatch.allocate(2 * PAGE);
+  live.push(other);
+  const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
+  return { ...regionWithFd(), other, otherFd };
+}
+
 describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or all-written', () => {
   it('munmap of the whole range', () => {
     const ww = region();
@@ -162,11 +174,7 @@ describeKernel('50 lost registration: ERR_WRITEWATCH_LOST, never all-clean or al
   });
 
   it('the userfaultfd closed and its fd number reused by another WriteWatch', () => {
-    const before = uffdFds();
-    const other = WriteWatch.allocate(2 * PAGE);
-    live.push(other);
-    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
-    const { ww, fd } = regionWithFd();
+    const { ww, fd, other, otherFd } = regionBesideAnother();
     // The number is made to name the other userfaultfd (dup2), rather than hoping the next open
     // takes the lowest free number: another thread may open a file at any time.
     expect(dup2(otherFd, fd)).toBe(fd);
@@ -401,11 +409,7 @@ describeKernel('50 lost registration: negative controls (each check of lost.ts, 
     // The premise of "the userfaultfd closed and its fd number reused by another WriteWatch" above:
     // after dup2, the old number names the other's userfaultfd. A close() that trusts the number
     // closes it; the test above looks for the number afterwards, and here that look finds it gone.
-    const before = uffdFds();
-    const other = WriteWatch.allocate(2 * PAGE);
-    live.push(other);
-    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
-    const { ww, fd } = regionWithFd();
+    const { ww, fd, other, otherFd } = regionBesideAnother();
     expect(dup2(otherFd, fd)).toBe(fd);
     expect(uffdFds().has(fd)).toBe(true);
     expect(close(fd)).toBe(0); // the broken close(): by number
@@ -416,11 +420,7 @@ describeKernel('50 lost registration: negative controls (each check of lost.ts, 
   });
 
   it('without PM_SCAN_CHECK_WPASYNC, a reused userfaultfd number does not protect: the stale range reads as an answer (WriteWatch: LOST)', () => {
-    const before = uffdFds();
-    const other = WriteWatch.allocate(2 * PAGE);
-    live.push(other);
-    const otherFd = [...uffdFds()].find((fd) => !before.has(fd))!;
-    const { ww, fd } = regionWithFd();
+    const { ww, fd, other, otherFd } = regionBesideAnother();
     expect(ww.get({ reset: true })).toEqual([PAGE, 6 * PAGE]);
     expect(dup2(otherFd, fd)).toBe(fd); // ww's userfaultfd closed, its number now the other's
     new Uint8Array(ww.buffer)[3 * PAGE] = 1;
