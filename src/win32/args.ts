@@ -107,3 +107,16 @@ export function checkGetWatchArgs(
   const n = checkSize('size', size);
   return { flags: f, base: b, size: n, out: checkAddresses('addresses', addresses), cnt: checkBox('count', count), gran: checkBox('granularity', granularity) };
 }
+
+/**
+ * SetLastError's argument: a DWORD, or a negative int32 as C converts it (SetLastError(-1) stores
+ * 0xFFFFFFFF); returned as the DWORD to store. Not a number → ERR_INVALID_ARG_TYPE; NaN, a
+ * fraction or outside [-2^31, 2^32) → ERR_OUT_OF_RANGE.
+ */
+export function checkLastError(code: unknown): number {
+  if (typeof code !== 'number') throw new InvalidArgTypeError('code', 'of type number', code);
+  if (!Number.isInteger(code) || code < -0x80000000 || code > 0xffffffff) {
+    throw new OutOfRangeError('code', '>= -2147483648 and <= 4294967295 (a DWORD, or an int32 as C converts it)', code);
+  }
+  return code >>> 0;
+}

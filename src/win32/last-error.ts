@@ -4,7 +4,7 @@
  * see process/table.ts; the last error stays the thread's). Only the Win32-level functions set
  * it, and only on failure: Windows leaves it alone on success, and the Nt* functions never touch it.
  */
-import { InvalidArgTypeError, OutOfRangeError } from '../errors.js';
+import { checkLastError } from './args.js';
 import {
   ERROR_INVALID_ADDRESS,
   ERROR_INVALID_PARAMETER,
@@ -36,11 +36,7 @@ export function getLastError(): number {
  * [-2^31, 2^32) → ERR_OUT_OF_RANGE.
  */
 export function setLastError(code: number): void {
-  if (typeof code !== 'number') throw new InvalidArgTypeError('code', 'of type number', code);
-  if (!Number.isInteger(code) || code < -0x80000000 || code > 0xffffffff) {
-    throw new OutOfRangeError('code', '>= -2147483648 and <= 4294967295 (a DWORD, or an int32 as C converts it)', code);
-  }
-  lastError = code >>> 0;
+  lastError = checkLastError(code);
 }
 
 /** RtlNtStatusToDosError for the statuses this module produces. */

@@ -26,7 +26,7 @@ import { kernel32 } from '../../sys/kernel32/raw.js';
 import { typedArrayLength } from '../../writewatch/intrinsics.js';
 import { checkAddress, checkCountValue, checkGetWatchArgs, checkSize, probe, UNWRITABLE, writable, type Box } from '../args.js';
 import { ERROR_NOACCESS, STATUS_ACCESS_VIOLATION, WRITE_WATCH_FAILED, WRITE_WATCH_FLAG_RESET } from '../constants.js';
-import { copyOutArray } from '../out-params.js';
+import { copyOutArray, lengthOf, storable } from '../out-params.js';
 import { plainBox } from './out-params.js';
 import { heldOverlaps } from './regions.js';
 
@@ -43,26 +43,6 @@ const countCell = new BigUint64Array(1);
 const count32 = new Uint32Array(countCell.buffer);
 const granCell = new Uint32Array(1);
 let scratch = new BigUint64Array(256);
-
-/** The length of the addresses array (a typed array's through the engine's getter), or -1 when reading it throws. */
-function lengthOf(out: BigUint64Array | bigint[]): number {
-  if (types.isBigUint64Array(out)) return typedArrayLength(out);
-  try {
-    const n = out.length;
-    return typeof n === 'number' ? n : -1;
-  } catch {
-    return -1;
-  }
-}
-
-/** False for a plain array that cannot take stores: frozen, or a Proxy whose traps throw. */
-function storable(out: bigint[]): boolean {
-  try {
-    return !Object.isFrozen(out);
-  } catch {
-    return false;
-  }
-}
 
 /**
  * One forwarded get: `nt` selects NtGetWriteWatch (returns the NTSTATUS) or kernel32's
