@@ -28,7 +28,7 @@
 import { constants } from 'node:buffer';
 import createDebug from 'debug';
 import koffi from 'koffi';
-import { detach } from '../../memory/detach.js';
+import { byteLengthOf, detach } from '../../memory/detach.js';
 import { MEM_COMMIT, MEM_DECOMMIT, MEM_FREE, MEM_RELEASE, MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE, PAGE_READWRITE } from '../../sys/kernel32/abi.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 
@@ -48,8 +48,6 @@ export interface Region {
   /** A buffer this table never saw may reach the memory: never released. */
   pinned: boolean;
 }
-
-const byteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
 
 /** Sorted by base; never overlapping (stale entries are dropped when a new one overlaps them). */
 const regions: Region[] = [];
@@ -131,7 +129,7 @@ export function holdRelease(base: number): boolean {
   if (r.live === 0 || !stillAllocated(r)) return false;
   regions.splice(i, 1);
   // A handed-out view found detached was detached by someone else: transferred (its length was > 0).
-  for (const ab of r.handed) if (byteLength.call(ab) === 0) r.pinned = true;
+  for (const ab of r.handed) if (byteLengthOf(ab) === 0) r.pinned = true;
   r.handed.clear();
   for (const ref of r.views) {
     const ab = ref.deref();
