@@ -9,7 +9,7 @@ import { MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '
 import { InvalidArgTypeError } from '../../errors.js';
 import { checkAddress, checkBox, checkDword, checkSize, probe, UNWRITABLE, type Box } from '../args.js';
 import { ERROR_INVALID_ADDRESS, ERROR_NOACCESS, MEM_RELEASE, MEM_RESERVE } from '../constants.js';
-import type { MemoryBasicInformation } from '../rules/query.js';
+import { fillInfo, type MemoryBasicInformation } from '../rules/query.js';
 import { plainBox } from './out-params.js';
 import { heldOverlaps, holdRelease, noteAllocated, noteReleased } from './regions.js';
 
@@ -111,9 +111,7 @@ export function virtualQuery(address: bigint, info: object): number {
   if (n === 0) return n;
   const h = heldOverlaps(addr, 1);
   const r = h ? freeInfo(addr, h.end) : readInfo();
-  try {
-    Object.assign(info, r);
-  } catch {
+  if (!fillInfo(info, r)) {
     k.SetLastError(ERROR_NOACCESS);
     return 0;
   }
