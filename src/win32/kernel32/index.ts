@@ -5,8 +5,8 @@
  */
 export { getLastError, setLastError } from './last-error.js';
 export { virtualAlloc, virtualFree, virtualProtect, virtualQuery } from './memory.js';
-export type { MemoryBasicInformation } from '../rules/query.js';
 export { getWriteWatch, resetWriteWatch, ntGetWriteWatch, ntResetWriteWatch } from './write-watch.js';
-export { getSystemInfo, type SystemInfo } from './system-info.js';
+export { getSystemInfo } from './system-info.js';
+export type { MemoryBasicInformation, SystemInfo } from '../rules/query.js';
 export { viewMemory } from './view.js';
 export { heldCount, regionCount } from './regions.js';

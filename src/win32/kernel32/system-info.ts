@@ -5,15 +5,7 @@
 import { InvalidArgTypeError } from '../../errors.js';
 import { SYSTEM_INFO, SYSTEM_INFO_SIZE } from '../../sys/kernel32/abi.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
-
-/** What GetSystemInfo fills, with Windows' field names in camelCase (addresses as bigints). */
-export interface SystemInfo {
-  pageSize: number;
-  allocationGranularity: number;
-  minimumApplicationAddress: bigint;
-  maximumApplicationAddress: bigint;
-  numberOfProcessors: number;
-}
+import type { SystemInfo } from '../rules/query.js';
 
 let info: Readonly<SystemInfo> | undefined;
 
