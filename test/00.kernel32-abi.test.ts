@@ -9,8 +9,8 @@ import * as w from '../src/win32/constants.js';
 
 describe('src/sys/kernel32/abi.ts', () => {
   it('pins the allocation, protection and write-watch numbers', () => {
-    expect([abi.MEM_COMMIT, abi.MEM_RESERVE, abi.MEM_DECOMMIT, abi.MEM_RELEASE, abi.MEM_FREE, abi.MEM_PRIVATE, abi.MEM_WRITE_WATCH]).toEqual([
-      0x1000, 0x2000, 0x4000, 0x8000, 0x10000, 0x20000, 0x200000,
+    expect([abi.MEM_COMMIT, abi.MEM_RESERVE, abi.MEM_DECOMMIT, abi.MEM_RELEASE, abi.MEM_RESET, abi.MEM_FREE, abi.MEM_PRIVATE, abi.MEM_WRITE_WATCH]).toEqual([
+      0x1000, 0x2000, 0x4000, 0x8000, 0x80000, 0x10000, 0x20000, 0x200000,
     ]);
     expect([abi.PAGE_NOACCESS, abi.PAGE_READONLY, abi.PAGE_READWRITE]).toEqual([1, 2, 4]);
     expect([abi.WRITE_WATCH_FLAG_RESET, abi.WRITE_WATCH_FAILED, abi.ERROR_INVALID_PARAMETER]).toEqual([1, 0xffffffff, 87]);

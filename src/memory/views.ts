@@ -7,7 +7,7 @@
  *
  * So release() detaches every view it handed out (JS stops reaching the memory), and frees at once
  * only if no view object is still reachable. Otherwise the platform drops the contents but keeps the
- * address range (`hold`: a MAP_FIXED placeholder on Linux, decommit and recommit on Windows), which
+ * address range (`hold`: a MAP_FIXED placeholder on Linux, MEM_RESET on Windows), which
  * takes any late native write; the range is freed when the last view object is garbage-collected.
  * That is the moment no native operation can still hold the raw pointer: Node keeps the ArrayBuffer
  * (or a view of it) reachable from the request until its callback has run (randomFill's
@@ -34,7 +34,7 @@ const debug = createDebug('writewatch:memory');
 export interface Freeing {
   /** munmap / VirtualFree(MEM_RELEASE). */
   free(address: number, length: number): void;
-  /** Drops the contents and keeps the range (zero pages that a late write may land on). */
+  /** Drops the contents and keeps the range, every page writable without a gap (a late native write may land there). */
   hold(address: number, length: number): void;
 }
 

@@ -1,10 +1,10 @@
 /**
  * Memory the library allocates itself on Windows (VirtualAlloc: kernel32's write-watched
  * allocations, compare's), and the ArrayBuffers JS gets over it, freed safely by views.ts:
- * VirtualFree(MEM_RELEASE) when no view is reachable, else decommit and recommit (fresh zero pages
- * that cost nothing until touched), which drops the contents at once, keeps the range ours and
- * takes any late native write, until the last view object is collected. Also the VirtualQuery
- * questions the layers above ask: is a range still allocated, which runs of it can be read.
+ * VirtualFree(MEM_RELEASE) when no view is reachable, else MEM_RESET (the contents are no longer of
+ * interest; the pages stay committed and take any late native write) until the last view object is
+ * collected. Also the VirtualQuery questions the layers above ask: is a range still allocated,
+ * which runs of it can be read.
  */
 import createDebug from 'debug';
 import { SystemCallError } from '../errors.js';
@@ -12,10 +12,11 @@ import {
   MEMORY_BASIC_INFORMATION,
   MEMORY_BASIC_INFORMATION_SIZE,
   MEM_COMMIT,
-  MEM_DECOMMIT,
   MEM_FREE,
   MEM_RELEASE,
   MEM_RESERVE,
+  MEM_RESET,
+  PAGE_NOACCESS,
   PAGE_READWRITE,
   win32ErrorName,
 } from '../sys/kernel32/abi.js';
@@ -25,7 +26,7 @@ import type { Memory } from './memory.js';
 
 const debug = createDebug('writewatch:kernel32');
 
-/** Windows' way of freeing (views.ts): VirtualFree, or decommit and recommit (fresh zero pages) while a view may still reach it. */
+/** Windows' way of freeing (views.ts): VirtualFree, or MEM_RESET while a view may still reach it. */
 const windows: Freeing = {
   free(address, length) {
     // dwSize must be 0 with MEM_RELEASE: the whole allocation goes.
@@ -33,11 +34,7 @@ const windows: Freeing = {
     else debug('released 0x%s +0x%s', address.toString(16), length.toString(16));
   },
   hold(address, length) {
-    const k = kernel32();
-    // Without fresh pages the old ones stay committed until then: safe, only dearer.
-    if (!k.VirtualFree(address, length, MEM_DECOMMIT) || k.VirtualAlloc(BigInt(address), length, MEM_COMMIT, PAGE_READWRITE) === null) {
-      debug('recommit of 0x%s failed (%d): keeping the memory', address.toString(16), k.GetLastError());
-    }
+    discardContents(address, address + length);
   },
 };
 
@@ -80,7 +77,7 @@ export class Kernel32Memory implements Memory {
   }
 
   /**
-   * Detaches every view; frees now if none is reachable, else recommits fresh pages over the range
+   * Detaches every view; frees now if none is reachable, else discards the contents (MEM_RESET)
    * and frees once the last view object is collected; nothing at all when the ownership check says
    * the allocation may no longer be ours (freed behind our back). Idempotent.
    */
@@ -96,6 +93,36 @@ export class Kernel32Memory implements Memory {
 
 const mbi = new DataView(new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE));
 
+/** What VirtualQuery says of one region (the fields this module reads). */
+interface Region {
+  /** Where the region starts (may be below the address asked about) and ends. */
+  base: number;
+  end: number;
+  state: number;
+  protect: number;
+  allocationBase: number;
+}
+const region: Region = { base: 0, end: 0, state: 0, protect: 0, allocationBase: 0 };
+
+/**
+ * Calls `visit` with each VirtualQuery region overlapping [start, end), in order (one shared
+ * object, rewritten each step); stops early when `visit` returns false or VirtualQuery fails (past
+ * user space), then returns false.
+ */
+function eachRegion(start: number, end: number, visit: (r: Region) => boolean): boolean {
+  const k = kernel32();
+  for (let a = start; a < end; a = region.end) {
+    if (k.VirtualQuery(a, mbi, MEMORY_BASIC_INFORMATION_SIZE) === 0) return false;
+    region.base = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.BaseAddress, true));
+    region.end = region.base + Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.RegionSize, true));
+    region.state = mbi.getUint32(MEMORY_BASIC_INFORMATION.State, true);
+    region.protect = mbi.getUint32(MEMORY_BASIC_INFORMATION.Protect, true);
+    region.allocationBase = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.AllocationBase, true));
+    if (!visit(region)) return false;
+  }
+  return true;
+}
+
 /**
  * Whether every page of [start, end) is allocated — reserved or committed, not free (VirtualQuery
  * region by region): what msync answers on Linux ("mapped", PROT_NONE included) before anything
@@ -104,15 +131,8 @@ const mbi = new DataView(new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE));
  * back and allocated again elsewhere has another base, or none).
  */
 export function committed(start: number, end: number, allocationBase?: number): boolean {
-  const k = kernel32();
-  for (let a = start; a < end; ) {
-    if (k.VirtualQuery(a, mbi, MEMORY_BASIC_INFORMATION_SIZE) === 0) return false;
-    const state = mbi.getUint32(MEMORY_BASIC_INFORMATION.State, true);
-    if (state === MEM_FREE || (allocationBase !== undefined && state !== MEM_COMMIT)) return false;
-    if (allocationBase !== undefined && Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.AllocationBase, true)) !== allocationBase) return false;
-    a = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.BaseAddress, true)) + Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.RegionSize, true));
-  }
-  return true;
+  if (allocationBase === undefined) return eachRegion(start, end, (r) => r.state !== MEM_FREE);
+  return eachRegion(start, end, (r) => r.state === MEM_COMMIT && r.allocationBase === allocationBase);
 }
 
 /** A page protection a read does not fault on: readable, not PAGE_NOACCESS, not PAGE_GUARD. */
@@ -128,26 +148,46 @@ function readable(protect: number): boolean {
  * and reading them faults).
  */
 export function committedRuns(start: number, end: number, shift: number, out: { out: Float64Array }, n: number): number {
-  const k = kernel32();
-  for (let a = start; a < end; ) {
-    if (k.VirtualQuery(a, mbi, MEMORY_BASIC_INFORMATION_SIZE) === 0) break;
-    const base = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.BaseAddress, true));
-    const next = base + Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.RegionSize, true));
-    if (mbi.getUint32(MEMORY_BASIC_INFORMATION.State, true) === MEM_COMMIT && readable(mbi.getUint32(MEMORY_BASIC_INFORMATION.Protect, true))) {
-      const s = Math.max(a, start);
-      const e = Math.min(next, end);
-      if (n + 2 > out.out.length) {
-        const b = new Float64Array(Math.max(n + 2, out.out.length * 2));
-        b.set(out.out);
-        out.out = b;
-      }
-      if (n > 0 && out.out[n - 1] === s - shift) out.out[n - 1] = e - shift;
-      else {
-        out.out[n++] = s - shift;
-        out.out[n++] = e - shift;
-      }
+  eachRegion(start, end, (r) => {
+    if (r.state !== MEM_COMMIT || !readable(r.protect)) return true;
+    const s = Math.max(r.base, start);
+    const e = Math.min(r.end, end);
+    if (n + 2 > out.out.length) {
+      const b = new Float64Array(Math.max(n + 2, out.out.length * 2));
+      b.set(out.out);
+      out.out = b;
     }
-    a = next;
-  }
+    if (n > 0 && out.out[n - 1] === s - shift) out.out[n - 1] = e - shift;
+    else {
+      out.out[n++] = s - shift;
+      out.out[n++] = e - shift;
+    }
+    return true;
+  });
   return n;
+}
+
+/**
+ * MEM_RESET over every committed run of [start, end): the contents are no longer of interest
+ * (Windows may drop them or keep them; Wine's madvise(MADV_DONTNEED) drops them: zeros), while the
+ * pages stay committed with their protection. What holding a released allocation for a reachable
+ * view does (views.ts, win32/kernel32/regions.ts), because native code may still be writing there:
+ * Node's thread pool filling the buffer for crypto.randomFill. Decommitting and committing again
+ * (what this did before) leaves a window between the two calls in which such a write is an access
+ * violation that kills the process: CI under Wine hit it, randomFill racing MEM_RELEASE, and
+ * test/21.kernel32.mechanism's writer thread hits it every time. If MEM_RESET fails, the contents
+ * stay: safe, only dearer. Keeps the thread's last error.
+ */
+export function discardContents(start: number, end: number): void {
+  const k = kernel32();
+  const saved = k.GetLastError();
+  eachRegion(start, end, (r) => {
+    if (r.state !== MEM_COMMIT) return true;
+    const s = Math.max(r.base, start);
+    const e = Math.min(r.end, end);
+    // flProtect is ignored with MEM_RESET but must be valid (VirtualAlloc's documentation).
+    if (k.VirtualAlloc(BigInt(s), e - s, MEM_RESET, PAGE_NOACCESS) === null) debug('MEM_RESET of 0x%s +0x%s failed (%d): keeping the contents', s.toString(16), (e - s).toString(16), k.GetLastError());
+    return true;
+  });
+  k.SetLastError(saved);
 }

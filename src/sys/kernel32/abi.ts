@@ -9,6 +9,7 @@ export const MEM_COMMIT = 0x1000;
 export const MEM_RESERVE = 0x2000;
 export const MEM_DECOMMIT = 0x4000;
 export const MEM_RELEASE = 0x8000;
+export const MEM_RESET = 0x80000;
 export const MEM_FREE = 0x10000;
 export const MEM_PRIVATE = 0x20000;
 export const MEM_WRITE_WATCH = 0x200000;

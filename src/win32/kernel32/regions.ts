@@ -9,8 +9,8 @@
  * crypto.randomFill or fs.read): a write into released memory is an access violation that kills
  * the process, or, once the address is reused, a write into someone else's memory. So, as the Linux
  * emulation keeps a placeholder (src/memory/mapping.ts), a release while a view object is still
- * reachable is held: the views are detached, the pages decommitted and committed again (fresh zero
- * pages that take the late write), and the allocation is released for real once the last view
+ * reachable is held: the views are detached, the contents discarded (MEM_RESET: the pages stay
+ * committed and take the late write), and the allocation is released for real once the last view
  * object is garbage-collected, the moment no native operation can still hold the pointer (Node
  * keeps the buffer reachable from the request until its callback ran). Meanwhile every forwarded
  * call answers for the held range as Windows answers for freed memory (see heldOverlaps), except
@@ -20,7 +20,7 @@
  * `view.transfer()` makes a new ArrayBuffer over the same memory and detaches the view, and nothing
  * says when the new one dies. So every view handed out is held strongly while the allocation lives,
  * and checked at release: a view someone else detached was transferred, and the allocation stays
- * held (fresh zero pages) for the life of the process. The same rule as src/memory's views.
+ * held for the life of the process. The same rule as src/memory's views.
  *
  * Per thread, like every JS module: a view of another worker's allocation is refused
  * (ERR_OUT_OF_RANGE), since that worker's virtualFree could not detach it.
@@ -29,7 +29,8 @@ import { constants } from 'node:buffer';
 import createDebug from 'debug';
 import koffi from 'koffi';
 import { byteLengthOf, detach } from '../../memory/detach.js';
-import { MEM_COMMIT, MEM_DECOMMIT, MEM_FREE, MEM_RELEASE, MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE, PAGE_READWRITE } from '../../sys/kernel32/abi.js';
+import { discardContents } from '../../memory/windows.js';
+import { MEM_FREE, MEM_RELEASE, MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '../../sys/kernel32/abi.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 
 const debug = createDebug('writewatch:win32');
@@ -118,7 +119,7 @@ export function noteReleased(base: number): void {
 
 /**
  * VirtualFree(base, 0, MEM_RELEASE) of a live allocation of this table that still has a reachable
- * view object: detaches the views, swaps the pages for fresh ones and holds the allocation until
+ * view object: detaches the views, discards the contents and holds the allocation until
  * they are collected. True when it did (the release succeeded, as far as the caller can tell);
  * false when there is nothing to hold for, and the caller releases.
  */
@@ -135,14 +136,7 @@ export function holdRelease(base: number): boolean {
     const ab = ref.deref();
     if (ab) detach(ab);
   }
-  const k = kernel32();
-  const saved = k.GetLastError();
-  // Fresh zero pages: the contents go now; without them (out of commit) the old pages stay, safe, only dearer.
-  const size = r.end - r.base;
-  if (!k.VirtualFree(r.base, size, MEM_DECOMMIT) || k.VirtualAlloc(BigInt(r.base), size, MEM_COMMIT, PAGE_READWRITE) === null) {
-    debug('held 0x%s: fresh pages failed (%d), keeping the old ones', r.base.toString(16), k.GetLastError());
-  }
-  k.SetLastError(saved);
+  discardContents(r.base, r.end);
   r.held = true;
   held.push(r);
   debug('MEM_RELEASE 0x%s held %s', r.base.toString(16), r.pinned ? 'for good (a view was transferred)' : `until ${r.live} views are collected`);
