@@ -6,16 +6,22 @@
  * Any moment in which those pages are not committed is an access violation in the worker that
  * kills the process.
  *
- * argv[2]: 'library' releases CYCLES allocations on each path that holds: the kernel32 mechanism's
- * write-watched memory and compare's plain memory (Memory.release, views.ts), and writewatch/win32's
- * virtualFree(MEM_RELEASE) with a viewMemory view, with and without MEM_WRITE_WATCH (regions.ts);
- * then prints JSON. 'control' does instead what the hold did before, VirtualFree(MEM_DECOMMIT) then
- * VirtualAlloc(MEM_COMMIT), with raw kernel32 calls: the check must see that die. (Measured under
- * Wine 8: the old hold died on the plain-memory paths at once; on write-watched memory, where each
- * first write goes through Wine's fault handler, it survived 20 cycles, so those paths alone would
- * not show it.)
+ * argv[2]: 'library' releases CYCLES allocations (more, up to ten times as many, until the writer
+ * finished a sweep during one) on each path that holds: the kernel32 mechanism's write-watched
+ * memory and compare's plain memory (Memory.release, views.ts), and writewatch/win32's
+ * virtualFree(MEM_RELEASE) of a viewMemory'd allocation, with and without MEM_WRITE_WATCH
+ * (regions.ts); then prints JSON. A race: it fails only when a hold leaves a gap, and catches one
+ * only if the writer runs inside it. The main thread spins until the writer has just finished a
+ * sweep before each release, so both are on a CPU. (Measured under Wine 8, idle: the old hold,
+ * decommit then commit, died 3 runs of 3, on the plain-memory paths; write-watched memory, where
+ * each first write goes through Wine's fault handler, survived 20 cycles of it. Under CI's load,
+ * before the spin, ten raw decommit+commit cycles survived once.)
  *
- * Windows are counted in work: the main thread waits (Atomics.wait) for whole sweeps, never for time.
+ * 'control' does what the old hold did, VirtualFree(MEM_DECOMMIT) then VirtualAlloc(MEM_COMMIT)
+ * with raw kernel32 calls, and holds the gap open until the writer has swept it: the check must
+ * see the process die of the access violation (and no JSON), whatever the load.
+ *
+ * Windows are counted in work: the main thread waits (Atomics.wait, or a spin) for whole sweeps, never for time.
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import koffi from 'koffi';
@@ -60,6 +66,9 @@ if (!isMainThread) {
     Atomics.store(f, RUNNING, 1);
     worker.postMessage({ address, length: LENGTH, flags: f.buffer });
     untilSweeps(sweeps() + 1);
+    // Spinning, not waiting, until the writer finishes one more sweep: both threads are on a CPU
+    // when release() starts, which a loaded machine would otherwise rarely arrange.
+    for (let s = sweeps(); sweeps() === s; );
     const before = sweeps();
     release();
     const during = sweeps() - before; // sweeps that finished while release() ran
@@ -76,6 +85,9 @@ if (!isMainThread) {
       const a = k.VirtualAlloc(null, LENGTH, 0x3000 /* MEM_RESERVE | MEM_COMMIT */, 0x04);
       race(Number(a), () => {
         k.VirtualFree(a, LENGTH, 0x4000 /* MEM_DECOMMIT */);
+        // The window between the two calls, held open until the writer has swept it once: on a
+        // loaded machine the writer may not run inside a window of a few system calls at all.
+        untilSweeps(sweeps() + 1);
         k.VirtualAlloc(a, LENGTH, 0x1000 /* MEM_COMMIT */, 0x04);
       });
       k.VirtualFree(a, 0, 0x8000 /* MEM_RELEASE */);
@@ -110,9 +122,18 @@ if (!isMainThread) {
       'win32 MEM_WRITE_WATCH': win32(w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH),
       'win32 plain': win32(w.MEM_RESERVE | w.MEM_COMMIT),
     };
+    // CYCLES releases a path, and more (up to ten times as many) until the writer finished a sweep
+    // while one ran: a race the writer never entered would show nothing.
+    report.releases = {};
     for (const [name, path] of Object.entries(paths)) {
-      report.sweepsDuringRelease[name] = 0;
-      for (let i = 0; i < CYCLES; i++) report.sweepsDuringRelease[name] += path();
+      let during = 0;
+      let i = 0;
+      while (i < CYCLES || (during === 0 && i < 10 * CYCLES)) {
+        during += path();
+        i++;
+      }
+      report.sweepsDuringRelease[name] = during;
+      report.releases[name] = i;
     }
     keep.length = 0;
   }
