@@ -174,8 +174,8 @@ export function committedRuns(start: number, end: number, shift: number, out: { 
  * view does (views.ts, win32/kernel32/regions.ts), because native code may still be writing there:
  * Node's thread pool filling the buffer for crypto.randomFill. Decommitting and committing again
  * (what this did before) leaves a window between the two calls in which such a write is an access
- * violation that kills the process: CI under Wine hit it, randomFill racing MEM_RELEASE, and
- * test/21.kernel32.mechanism's writer thread hits it every time. If MEM_RESET fails, the contents
+ * violation that kills the process: CI under Wine hit it, randomFill racing MEM_RELEASE, and the
+ * old code died in every run of test/21.kernel32.mechanism's writer thread. If MEM_RESET fails, the contents
  * stay: safe, only dearer. Keeps the thread's last error.
  */
 export function discardContents(start: number, end: number): void {
