@@ -6,22 +6,21 @@
  * Any moment in which those pages are not committed is an access violation in the worker that
  * kills the process.
  *
- * argv[2]: 'library' releases CYCLES allocations (more, up to ten times as many, until the writer
- * finished a sweep during one) on each path that holds: the kernel32 mechanism's write-watched
- * memory and compare's plain memory (Memory.release, views.ts), and writewatch/win32's
+ * A free race would find such a moment only if the writer happened to run inside it, which on a
+ * loaded machine it mostly does not (measured: with CI running beside it, 0 pages written during
+ * most releases, even during a 250 µs busy loop). So the child interposes on the kernel32 binding
+ * the library calls (sys/kernel32/raw.ts's object): while a release runs, after every VirtualAlloc
+ * and VirtualFree returns, the main thread waits until the writer has swept the whole allocation.
+ * Every state the release passes through between two of its calls is written to, whatever the load.
+ *
+ * argv[2]: 'library' releases CYCLES allocations on each path that holds: the kernel32 mechanism's
+ * write-watched memory and compare's plain memory (Memory.release, views.ts), and writewatch/win32's
  * virtualFree(MEM_RELEASE) of a viewMemory'd allocation, with and without MEM_WRITE_WATCH
- * (regions.ts); then prints JSON. A race: it fails only when a hold leaves a gap, and catches one
- * only if the writer runs inside it. The main thread spins until the writer has just finished a
- * sweep before each release, so both are on a CPU. (Measured under Wine 8, idle: the old hold,
- * decommit then commit, died 3 runs of 3, on the plain-memory paths; write-watched memory, where
- * each first write goes through Wine's fault handler, survived 20 cycles of it. Under CI's load,
- * before the spin, ten raw decommit+commit cycles survived once.)
+ * (regions.ts); then prints JSON. 'control' does what the hold did before, VirtualFree(MEM_DECOMMIT)
+ * then VirtualAlloc(MEM_COMMIT), through the same interposed calls: the check must see it die of the
+ * access violation, printing nothing.
  *
- * 'control' does what the old hold did, VirtualFree(MEM_DECOMMIT) then VirtualAlloc(MEM_COMMIT)
- * with raw kernel32 calls, and holds the gap open until the writer has swept it: the check must
- * see the process die of the access violation (and no JSON), whatever the load.
- *
- * Windows are counted in work: the main thread waits (Atomics.wait, or a spin) for whole sweeps, never for time.
+ * Windows are counted in work: the main thread waits (Atomics.wait) for whole sweeps, never for time.
  */
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import koffi from 'koffi';
@@ -51,7 +50,6 @@ if (!isMainThread) {
   const { compare } = await import('../../dist/mechanisms/compare/index.js');
   const w = await import('../../dist/win32/index.js');
   const { heldCount } = await import('../../dist/win32/kernel32/regions.js');
-  const k = kernel32();
 
   const f = new Int32Array(new SharedArrayBuffer(12));
   const worker = new Worker(new URL(import.meta.url));
@@ -60,34 +58,45 @@ if (!isMainThread) {
     for (let s = sweeps(); s < n; s = sweeps()) Atomics.wait(f, SWEEPS, s);
   };
 
-  /** Starts the writer on [address, +LENGTH), runs `release` once it is writing, lets it finish two more sweeps, stops it. */
+  // The interposer: two more finished sweeps after a call returns means one whole sweep ran
+  // entirely in the state that call left.
+  const k = kernel32();
+  let releasing = false;
+  let swept = []; // the calls made while releasing, each as name(0x type), in order
+  for (const name of ['VirtualAlloc', 'VirtualFree']) {
+    const call = k[name];
+    k[name] = (...args) => {
+      const r = call(...args);
+      if (releasing) {
+        untilSweeps(sweeps() + 2);
+        swept.push(`${name}(0x${args[2].toString(16)})`);
+      }
+      return r;
+    };
+  }
+
+  /** Starts the writer on [address, +LENGTH), runs `release` once it is writing (interposed), stops the writer; returns the calls swept. */
   const race = (address, release) => {
     Atomics.store(f, STOP, 0);
     Atomics.store(f, RUNNING, 1);
     worker.postMessage({ address, length: LENGTH, flags: f.buffer });
     untilSweeps(sweeps() + 1);
-    // Spinning, not waiting, until the writer finishes one more sweep: both threads are on a CPU
-    // when release() starts, which a loaded machine would otherwise rarely arrange.
-    for (let s = sweeps(); sweeps() === s; );
-    const before = sweeps();
+    swept = [];
+    releasing = true;
     release();
-    const during = sweeps() - before; // sweeps that finished while release() ran
-    untilSweeps(sweeps() + 2); // and whole sweeps into the pages as they are now
+    releasing = false;
     Atomics.store(f, STOP, 1);
     for (let r = Atomics.load(f, RUNNING); r !== 0; r = Atomics.load(f, RUNNING)) Atomics.wait(f, RUNNING, r);
-    return during;
+    return swept;
   };
 
   const mode = process.argv[2];
-  const report = { mode, cycles: CYCLES, sweepsDuringRelease: {} };
+  const report = { mode, cycles: CYCLES, callsSwept: {} };
   if (mode === 'control') {
     for (let i = 0; i < CYCLES; i++) {
       const a = k.VirtualAlloc(null, LENGTH, 0x3000 /* MEM_RESERVE | MEM_COMMIT */, 0x04);
       race(Number(a), () => {
         k.VirtualFree(a, LENGTH, 0x4000 /* MEM_DECOMMIT */);
-        // The window between the two calls, held open until the writer has swept it once: on a
-        // loaded machine the writer may not run inside a window of a few system calls at all.
-        untilSweeps(sweeps() + 1);
         k.VirtualAlloc(a, LENGTH, 0x1000 /* MEM_COMMIT */, 0x04);
       });
       k.VirtualFree(a, 0, 0x8000 /* MEM_RELEASE */);
@@ -98,23 +107,21 @@ if (!isMainThread) {
       const { memory, tracker } = m.allocate(LENGTH, () => {});
       keep.push(memory.view(0, LENGTH));
       const held = heldAllocations();
-      const during = race(memory.address, () => {
-        tracker.close();
-        memory.release();
-      });
+      tracker.close();
+      const calls = race(memory.address, () => memory.release());
       if (heldAllocations() !== held + 1) throw new Error(`${name}: released memory a view could still reach was not held`);
-      return during;
+      return calls;
     };
     const win32 = (type) => () => {
       const b = w.virtualAlloc(0n, LENGTH, type, w.PAGE_READWRITE);
       if (b === 0n) throw new Error(`virtualAlloc failed: ${w.getLastError()}`);
       keep.push(w.viewMemory(b, LENGTH));
       const held = heldCount();
-      const during = race(Number(b), () => {
+      const calls = race(Number(b), () => {
         if (!w.virtualFree(b, 0, w.MEM_RELEASE)) throw new Error(`virtualFree failed: ${w.getLastError()}`);
       });
       if (heldCount() !== held + 1) throw new Error('writewatch/win32: released memory a view could still reach was not held');
-      return during;
+      return calls;
     };
     const paths = {
       kernel32: mechanism('kernel32', kernel32Mechanism),
@@ -122,18 +129,11 @@ if (!isMainThread) {
       'win32 MEM_WRITE_WATCH': win32(w.MEM_RESERVE | w.MEM_COMMIT | w.MEM_WRITE_WATCH),
       'win32 plain': win32(w.MEM_RESERVE | w.MEM_COMMIT),
     };
-    // CYCLES releases a path, and more (up to ten times as many) until the writer finished a sweep
-    // while one ran: a race the writer never entered would show nothing.
-    report.releases = {};
+    // Each path's distinct calls, each swept after every time it was made.
     for (const [name, path] of Object.entries(paths)) {
-      let during = 0;
-      let i = 0;
-      while (i < CYCLES || (during === 0 && i < 10 * CYCLES)) {
-        during += path();
-        i++;
-      }
-      report.sweepsDuringRelease[name] = during;
-      report.releases[name] = i;
+      const calls = new Set();
+      for (let i = 0; i < CYCLES; i++) for (const c of path()) calls.add(c);
+      report.callsSwept[name] = [...calls];
     }
     keep.length = 0;
   }
