@@ -93,8 +93,8 @@ export class Kernel32Memory implements Memory {
 
 const mbi = new DataView(new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE));
 
-/** What VirtualQuery says of one region (the fields this module reads). */
-interface Region {
+/** What VirtualQuery says of one region (the fields the library reads). */
+export interface Region {
   /** Where the region starts (may be below the address asked about) and ends. */
   base: number;
   end: number;
@@ -105,20 +105,28 @@ interface Region {
 const region: Region = { base: 0, end: 0, state: 0, protect: 0, allocationBase: 0 };
 
 /**
- * Calls `visit` with each VirtualQuery region overlapping [start, end), in order (one shared
- * object, rewritten each step); stops early when `visit` returns false or VirtualQuery fails (past
- * user space), then returns false.
+ * VirtualQuery(address), decoded into one shared object rewritten by the next call; null when it
+ * fails (an address past user space).
  */
-function eachRegion(start: number, end: number, visit: (r: Region) => boolean): boolean {
-  const k = kernel32();
-  for (let a = start; a < end; a = region.end) {
-    if (k.VirtualQuery(a, mbi, MEMORY_BASIC_INFORMATION_SIZE) === 0) return false;
-    region.base = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.BaseAddress, true));
-    region.end = region.base + Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.RegionSize, true));
-    region.state = mbi.getUint32(MEMORY_BASIC_INFORMATION.State, true);
-    region.protect = mbi.getUint32(MEMORY_BASIC_INFORMATION.Protect, true);
-    region.allocationBase = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.AllocationBase, true));
-    if (!visit(region)) return false;
+export function queryRegion(address: number): Readonly<Region> | null {
+  if (kernel32().VirtualQuery(address, mbi, MEMORY_BASIC_INFORMATION_SIZE) === 0) return null;
+  region.base = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.BaseAddress, true));
+  region.end = region.base + Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.RegionSize, true));
+  region.state = mbi.getUint32(MEMORY_BASIC_INFORMATION.State, true);
+  region.protect = mbi.getUint32(MEMORY_BASIC_INFORMATION.Protect, true);
+  region.allocationBase = Number(mbi.getBigUint64(MEMORY_BASIC_INFORMATION.AllocationBase, true));
+  return region;
+}
+
+/**
+ * Calls `visit` with each VirtualQuery region overlapping [start, end), in order (queryRegion's
+ * shared object); stops early when `visit` returns false or VirtualQuery fails, then returns false.
+ */
+function eachRegion(start: number, end: number, visit: (r: Readonly<Region>) => boolean): boolean {
+  for (let a = start; a < end; ) {
+    const r = queryRegion(a);
+    if (r === null || !visit(r)) return false;
+    a = r.end;
   }
   return true;
 }

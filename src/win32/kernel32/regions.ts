@@ -29,8 +29,8 @@ import { constants } from 'node:buffer';
 import createDebug from 'debug';
 import koffi from 'koffi';
 import { byteLengthOf, detach } from '../../memory/detach.js';
-import { discardContents } from '../../memory/windows.js';
-import { MEM_FREE, MEM_RELEASE, MEMORY_BASIC_INFORMATION as MBI, MEMORY_BASIC_INFORMATION_SIZE } from '../../sys/kernel32/abi.js';
+import { discardContents, queryRegion } from '../../memory/windows.js';
+import { MEM_FREE, MEM_RELEASE } from '../../sys/kernel32/abi.js';
 import { kernel32 } from '../../sys/kernel32/raw.js';
 
 const debug = createDebug('writewatch:win32');
@@ -61,17 +61,6 @@ const collected = new FinalizationRegistry<{ r: Region; ref: WeakRef<ArrayBuffer
   if (r.live === 0 && r.held && !r.pinned) letGo(r);
 });
 
-const mbi = new ArrayBuffer(MEMORY_BASIC_INFORMATION_SIZE);
-const mbiView = new DataView(mbi);
-
-/** VirtualQuery(address) into the module's buffer; false when it fails (an address past user space). */
-function query(address: number): boolean {
-  return kernel32().VirtualQuery(address, mbi, MEMORY_BASIC_INFORMATION_SIZE) === MEMORY_BASIC_INFORMATION_SIZE;
-}
-
-const allocationBase = () => Number(mbiView.getBigUint64(MBI.AllocationBase, true));
-const regionEnd = () => Number(mbiView.getBigUint64(MBI.BaseAddress, true)) + Number(mbiView.getBigUint64(MBI.RegionSize, true));
-
 function indexOfBase(base: number): number {
   let lo = 0;
   let hi = regions.length - 1;
@@ -101,11 +90,12 @@ function dropAt(i: number): void {
  * Windows' own rounding. Entries it overlaps were released behind this module's back.
  */
 export function noteAllocated(address: bigint): void {
-  if (!query(Number(address))) return;
-  const base = allocationBase();
+  const first = queryRegion(Number(address));
+  if (first === null) return;
+  const base = first.allocationBase;
   if (indexOfBase(base) >= 0) return;
-  let end = regionEnd();
-  while (query(end) && allocationBase() === base && mbiView.getUint32(MBI.State, true) !== MEM_FREE) end = regionEnd();
+  let end = first.end;
+  for (let r = queryRegion(end); r !== null && r.allocationBase === base && r.state !== MEM_FREE; r = queryRegion(end)) end = r.end;
   for (let i = regions.length - 1; i >= 0; i--) if (regions[i].base < end && base < regions[i].end) dropAt(i);
   const at = -(indexOfBase(base) + 1);
   regions.splice(at, 0, { base, end, views: new Set(), live: 0, held: false, handed: new Set(), pinned: false });
@@ -171,7 +161,8 @@ export function heldCount(): number {
 }
 
 function stillAllocated(r: Region): boolean {
-  return query(r.base) && allocationBase() === r.base && mbiView.getUint32(MBI.State, true) !== MEM_FREE;
+  const q = queryRegion(r.base);
+  return q !== null && q.allocationBase === r.base && q.state !== MEM_FREE;
 }
 
 /**
